@@ -1,0 +1,31 @@
+"""zoo: a speech & audio model zoo for the Hugging Face ecosystem.
+
+Importing zoo registers every zoo model with `AutoConfig` / `AutoModel` / `AutoFeatureExtractor` and every
+zoo pipeline with transformers' `PIPELINE_REGISTRY`, so `pipeline("audio-source-separation", model=...)`
+and `AutoModel.from_pretrained(...)` work with no `trust_remote_code`.
+"""
+
+from .audio import AudioError, load_audio, load_audio_native, resample, save_audio
+from .registry import MODELS, register_all
+from .separation.conv_tasnet.configuration_conv_tasnet import ConvTasNetConfig
+from .separation.conv_tasnet.modeling_conv_tasnet import (
+    ConvTasNetForSourceSeparation,
+    ConvTasNetForSpeechEnhancement,
+    ConvTasNetModel,
+)
+
+register_all()
+
+__version__ = "0.1.0"
+__all__ = [
+    "AudioError",
+    "ConvTasNetConfig",
+    "ConvTasNetForSourceSeparation",
+    "ConvTasNetForSpeechEnhancement",
+    "ConvTasNetModel",
+    "MODELS",
+    "load_audio",
+    "load_audio_native",
+    "resample",
+    "save_audio",
+]

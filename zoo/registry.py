@@ -1,0 +1,89 @@
+"""Register every zoo model with the transformers Auto classes and every zoo pipeline with PIPELINE_REGISTRY.
+
+Adding a model: add one `ZooModel` line to `MODELS`. Adding a task: one line to `PIPELINES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, Wav2Vec2FeatureExtractor
+from transformers.pipelines import PIPELINE_REGISTRY
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    model_type: str
+    module: str  # package holding configuration_<x>.py and modeling_<x>.py
+    config: str
+    heads: dict  # task -> class name; the first is what AutoModel gives
+    feature_extractor: str | None = None  # dotted path; None means the stock waveform extractor
+
+
+MODELS = [
+    ZooModel(
+        "conv_tasnet",
+        "zoo.separation.conv_tasnet",
+        "ConvTasNetConfig",
+        {"audio-source-separation": "ConvTasNetForSourceSeparation", "speech-enhancement": "ConvTasNetForSpeechEnhancement"},
+    ),
+]
+
+# task -> (pipeline class path, pipeline type)
+PIPELINES = {
+    "audio-source-separation": "zoo.separation.pipeline_separation.AudioSourceSeparationPipeline",
+    "speech-enhancement": "zoo.separation.pipeline_separation.SpeechEnhancementPipeline",
+}
+
+# Auto classes zoo defines for tasks transformers has none for; filled by register_all()
+TASK_MODEL_CLASSES: dict[str, dict[str, type]] = {}
+
+
+def _load(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def model_classes(model_type: str) -> tuple[type, dict[str, type]]:
+    """`(config_class, {task: model_class})` of a zoo model type."""
+    for entry in MODELS:
+        if entry.model_type == model_type:
+            name = entry.module.rsplit(".", 1)[1]
+            config_cls = getattr(importlib.import_module(f"{entry.module}.configuration_{name}"), entry.config)
+            modeling = importlib.import_module(f"{entry.module}.modeling_{name}")
+            return config_cls, {task: getattr(modeling, cls) for task, cls in entry.heads.items()}
+    known = ", ".join(m.model_type for m in MODELS)
+    raise ValueError(f"unknown zoo model type {model_type!r}; choose one of {known}")
+
+
+def model_class_for(config, task: str | None = None) -> type:
+    """The zoo class for a config and task (the model's first task when None)."""
+    _, heads = model_classes(config.model_type)
+    if task is None:
+        return next(iter(heads.values()))
+    if task not in heads:
+        raise ValueError(f"{config.model_type} has no {task!r} head; it has {', '.join(heads)}")
+    return heads[task]
+
+
+_registered = False
+
+
+def register_all() -> None:
+    """Idempotent: safe to call on every `import zoo`."""
+    global _registered
+    if _registered:
+        return
+    for entry in MODELS:
+        config_cls, heads = model_classes(entry.model_type)
+        AutoConfig.register(entry.model_type, config_cls, exist_ok=True)
+        first = next(iter(heads.values()))
+        AutoModel.register(config_cls, first, exist_ok=True)
+        fe_cls = _load(entry.feature_extractor) if entry.feature_extractor else Wav2Vec2FeatureExtractor
+        AutoFeatureExtractor.register(config_cls, fe_cls, exist_ok=True)
+        for task, cls in heads.items():
+            TASK_MODEL_CLASSES.setdefault(task, {})[entry.model_type] = cls
+    for task, path in PIPELINES.items():
+        PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=_load(path), pt_model=AutoModel, type="audio")
+    _registered = True
