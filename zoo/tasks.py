@@ -40,19 +40,17 @@ class SeparationTask:
         return heads[self.recipe["task"]](config)
 
     def _mixer(self, split: str, examples: int, seconds: float, seed: int):
-        from .data.hub import load_corpus
         from .data.mixtures import DynamicMixer
 
-        speech = load_corpus(self.data["corpus"], split=split)
         return DynamicMixer(
-            speech,
+            self.data["corpus"],
             num_speakers=int(self.data.get("num_speakers", 2)),
             sampling_rate=int(self.data["sampling_rate"]),
             segment_seconds=seconds,
             condition=self.data.get("condition", "clean"),
             seed=seed,
             length=examples,
-            target=self.data.get("target", "speech"),
+            split=split,
         )
 
     def train_dataset(self):

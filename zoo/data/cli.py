@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus == "speech":
         from zoo.data.speech import build_speech, summarize
 
-        sizes = dict(num_speakers=8, utterances_per_speaker=3) if args.tiny else dict(
+        sizes = dict(num_speakers=12, utterances_per_speaker=2) if args.tiny else dict(
             num_speakers=args.num_speakers, utterances_per_speaker=args.utterances_per_speaker)
         dataset = build_speech(args.output, sampling_rate=args.sampling_rate, seed=args.seed, workers=args.workers,
                                audio_format=args.audio_format, progress=args.progress, **sizes)
@@ -112,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         summary = summarize(dataset)
     else:
+        from zoo.data.speech import summarize
         from zoo.data.text import build_sentences
 
         dataset = build_sentences(args.output, refresh=args.refresh, tiny=args.tiny)
-        summary = {"train": {"rows": dataset.num_rows}}
+        summary = summarize(dataset)
     _print_summary(args.output, summary, time.perf_counter() - start)
     return 0
 

@@ -103,12 +103,14 @@ def plan_speakers(
     unseen_voices: tuple[str, ...] = UNSEEN_VOICES,
     validation_fraction: float = 0.1,
     test_fraction: float = 0.1,
+    min_heldout_speakers: int = 3,
 ) -> list[Speaker]:
     """Choose `num_speakers` distinct speakers and their split, deterministically from `seed`.
 
     Voices are used round-robin within each engine so every voice gets speakers; the unseen voices come
     first in that rotation so even a tiny build holds them. Speakers of unseen voices go to ``test`` only;
-    the other speakers are shuffled and split by `validation_fraction` / `test_fraction` (at least one each).
+    the other speakers are shuffled and split by `validation_fraction` / `test_fraction` per engine (at least
+    one each where an engine has three or more seen-voice speakers), so held-out splits hear both engines.
 
     Args:
         num_speakers: total number of speakers (both engines).
@@ -117,9 +119,11 @@ def plan_speakers(
         unseen_voices: ``"engine:voice"`` keys kept out of train and validation.
         validation_fraction: share of seen-voice speakers in ``validation``.
         test_fraction: share of seen-voice speakers in ``test``.
+        min_heldout_speakers: fewest speakers in validation and in test (unseen voices count), taken
+            from train when the fractions give fewer, so 3-speaker mixtures can be made from every split.
     """
-    if num_speakers < 4:
-        raise ValueError(f"num_speakers={num_speakers} is too few for train/validation/test plus unseen voices; use 4 or more")
+    if num_speakers < 8:
+        raise ValueError(f"num_speakers={num_speakers} is too few for train/validation/test plus unseen voices; use 8 or more")
     rng = random.Random(f"speakers-{seed}")
     variants = [v for v in ESPEAK_VARIANTS if v in available_espeak_variants()]
     flite_voices = [v for v in FLITE_VOICES if v in available_flite_voices()]
@@ -157,15 +161,28 @@ def plan_speakers(
         used.add((voice, stretch, f0))
         speakers.append(Speaker(f"flite_{voice}_d{stretch:.2f}_f{f0}", "flite", voice, "", stretch, float(f0), gender))
 
-    seen = [s for s in speakers if s.voice_key not in unseen]
+    # split each engine's seen-voice speakers separately, so validation and test hear both engines
+    split_of: dict[str, str] = {}
+    for engine in ("espeak", "flite"):
+        seen = [s for s in speakers if s.engine == engine and s.voice_key not in unseen]
+        rng.shuffle(seen)
+        if len(seen) < 3:
+            continue  # too few to spare any: all train
+        num_val = max(1, round(len(seen) * validation_fraction))
+        num_test = max(1, round(len(seen) * test_fraction))
+        split_of.update({s.speaker_id: "validation" for s in seen[:num_val]})
+        split_of.update({s.speaker_id: "test" for s in seen[num_val : num_val + num_test]})
     hidden = [s for s in speakers if s.voice_key in unseen]
-    if len(seen) < 3:
-        raise ValueError(f"only {len(seen)} speakers of seen voices; raise num_speakers so train/validation/test each get one")
-    rng.shuffle(seen)
-    num_val = max(1, round(len(seen) * validation_fraction))
-    num_test = max(1, round(len(seen) * test_fraction))
-    split_of = {s.speaker_id: "validation" for s in seen[:num_val]}
-    split_of.update({s.speaker_id: "test" for s in seen[num_val : num_val + num_test]})
+    # held-out splits need a few speakers to make mixtures from; top them up from train when small
+    train = [s for s in speakers if s.voice_key not in unseen and s.speaker_id not in split_of]
+    rng.shuffle(train)
+    for split, have in (("validation", 0), ("test", len(hidden))):
+        have += sum(1 for v in split_of.values() if v == split)
+        while have < min_heldout_speakers and len(train) > min_heldout_speakers:
+            split_of[train.pop().speaker_id] = split
+            have += 1
+    if set(split_of.values()) != {"validation", "test"}:
+        raise ValueError(f"num_speakers={num_speakers} leaves too few seen-voice speakers for validation and test; use 8 or more")
     result = []
     for s in speakers:
         if s in hidden:
@@ -360,6 +377,7 @@ def build_speech(
     kinds: tuple[str, ...] = ("fortune", "quotation", "example"),
     audio_format: str = "flac",
     progress: bool = True,
+    sentences: list[dict] | None = None,
 ):
     """Synthesize the corpus and (when `output` is given) save it with `save_to_disk`.
 
@@ -376,6 +394,8 @@ def build_speech(
         kinds: sentence kinds from `zoo.data.text` to read (add ``"gloss"`` for dictionary definitions).
         audio_format: ``"flac"`` (default, lossless and half the size) or ``"wav"``.
         progress: show a tqdm bar.
+        sentences: the sentence pool (``{"text", "original_text", "source", "kind"}`` dicts); default
+            `zoo.data.text.harvest_sentences()`.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
@@ -383,7 +403,7 @@ def build_speech(
     if audio_format not in {"flac", "wav"}:
         raise ValueError(f"audio_format={audio_format!r}; use 'flac' or 'wav'")
     speakers = plan_speakers(num_speakers, seed=seed, unseen_voices=unseen_voices)
-    pool = [s for s in harvest_sentences() if s["kind"] in kinds and min_words <= len(s["text"].split()) <= max_words]
+    pool = [s for s in (harvest_sentences() if sentences is None else sentences) if s["kind"] in kinds and min_words <= len(s["text"].split()) <= max_words]
     needed = num_speakers * utterances_per_speaker
     if len(pool) < needed:
         raise ValueError(f"{needed} utterances need as many sentences but only {len(pool)} pass the filter; widen min_words/max_words or kinds")
@@ -421,6 +441,8 @@ def summarize(dataset_dict, duration_column: str = "duration") -> dict:
         entry = {"rows": ds.num_rows}
         if "speaker_id" in ds.column_names:
             entry["speakers"] = len(set(ds["speaker_id"]))
+        elif "speaker_ids" in ds.column_names:
+            entry["speakers"] = len({s for group in ds["speaker_ids"] for s in group})
         if duration_column in ds.column_names:
             entry["hours"] = round(float(np.sum(ds[duration_column])) / 3600, 3)
         summary[split] = entry

@@ -32,7 +32,7 @@ GCIDE_DICT = "/usr/share/dictd/gcide.dict.dz"
 SOURCES = ("fortunes", "wordnet", "gcide")
 MIN_WORDS, MAX_WORDS = 3, 25
 # bump when the filter or the parsers change, so stale caches are not reused
-CACHE_VERSION = 2
+CACHE_VERSION = 5
 
 # fortune files that are pictures, code or deliberately garbled, not prose
 _SKIP_FORTUNES = {"ascii-art", "perl", "translate-me"}
@@ -82,13 +82,13 @@ def is_speakable(sentence: str, min_words: int = MIN_WORDS, max_words: int = MAX
     body = sentence.rstrip('"')
     if not _ALLOWED.match(sentence) or not body or body[-1] not in ".!?" or not sentence.lstrip('"')[:1].isupper():
         return False
-    if re.search(r"[.!?]", body[:-1]):
-        return False  # ellipses, abbreviations, two sentences in one
+    if re.search(r'[.!?](?!")', body[:-1]):
+        return False  # ellipses, abbreviations, two sentences in one (a quoted question is fine)
     if sentence.count('"') % 2 or "--" in sentence or "''" in sentence or "'\"" in sentence:
         return False
     words = sentence.split()
-    if not min_words <= len(words) <= max_words:
-        return False
+    if not min_words <= len(normalize_text(sentence).split()) <= max_words:
+        return False  # counted as spoken: "well-known" is two words
     for word in words:
         core = word.strip(",;:.!?\"")
         if not core or not re.match(r"^[A-Za-z]+(?:['-][A-Za-z]+)*'?$", core):
@@ -98,8 +98,8 @@ def is_speakable(sentence: str, min_words: int = MIN_WORDS, max_words: int = MAX
             return False  # acronyms and shouting are spelt out or read oddly
         if any(ch.isupper() for ch in letters[1:]) and not letters.isupper():
             return False  # camelCase, McNames, code identifiers
-        if len(letters) > 20:
-            return False
+        if len(letters) > 20 or re.search(r"(.)\1\1", letters.lower()):
+            return False  # very long words, "awwwesome", "zzz"
     last = words[-1].strip(",;:.!?\"").lower()
     if last in _ABBREVIATIONS or len(last) == 1 and last not in {"a", "i"}:
         return False  # the splitter cut at an abbreviation or an initial
@@ -244,3 +244,28 @@ def harvest_sentences(sources: Iterable[str] = SOURCES, refresh: bool = False, c
                 handle.write(json.dumps(row, ensure_ascii=True) + "\n")
         os.replace(tmp, path)  # atomic, so parallel builds never read half a cache
     return sentences
+
+
+def build_sentences(output: str | None = "data/sentences", refresh: bool = False, tiny: bool = False):
+    """Save the sentence list as a DatasetDict (one ``train`` split) with `save_to_disk`.
+
+    Args:
+        output: folder to write, or None to only return it.
+        refresh: re-read the sources instead of the cache.
+        tiny: only the first 200 sentences of the fortunes, for tests.
+
+    Returns:
+        A `datasets.DatasetDict` with columns ``text``, ``original_text``, ``source``, ``kind``.
+    """
+    import datasets
+
+    from zoo.data.speech import save_dataset_dict, to_dataset_dict
+
+    rows = harvest_sentences(("fortunes",) if tiny else SOURCES, refresh=refresh)[: 200 if tiny else None]
+    features = datasets.Features({name: datasets.Value("string") for name in ("text", "original_text", "source", "kind")})
+    description = f"zoo sentences: {len(rows)} clean English sentences from {', '.join(('fortunes',) if tiny else SOURCES)}"
+    stamp = hashlib.sha1(json.dumps([CACHE_VERSION, tiny, len(rows)]).encode()).hexdigest()[:16]
+    dataset = to_dataset_dict({"train": rows}, features, description, stamp)
+    if output:
+        save_dataset_dict(dataset, output, {"kind": "sentences", "rows": len(rows), "tiny": tiny})
+    return dataset

@@ -80,7 +80,9 @@ class MaskedGlobalLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, channels, 1))
         self.eps = eps
 
-    def forward(self, hidden: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, frame_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        if frame_mask is None:  # no padding in the batch: the fused kernel computes the same statistics
+            return nn.functional.group_norm(hidden, 1, self.weight.view(-1), self.bias.view(-1), self.eps)
         count = frame_mask.sum((1, 2), keepdim=True).clamp(min=1) * hidden.shape[1]
         mean = (hidden * frame_mask).sum((1, 2), keepdim=True) / count
         var = ((hidden - mean).pow(2) * frame_mask).sum((1, 2), keepdim=True) / count
@@ -103,7 +105,7 @@ class ConvTasNetBlock(nn.Module):
         self.residual = nn.Conv1d(hidden, config.bottleneck_channels, 1)
         self.skip = nn.Conv1d(hidden, config.skip_channels, 1)
 
-    def forward(self, hidden: torch.Tensor, frame_mask: torch.Tensor):
+    def forward(self, hidden: torch.Tensor, frame_mask: Optional[torch.Tensor]):
         # norm1 zeroes padded frames, so the depthwise conv sees the same zeros a lone sequence would
         out = self.norm1(self.act1(self.in_conv(hidden)), frame_mask)  # (batch, hidden, frames)
         out = self.norm2(self.act2(self.depthwise(out)), frame_mask)
@@ -125,7 +127,7 @@ class ConvTasNetMasker(nn.Module):
         self.out_conv = nn.Conv1d(config.skip_channels, config.num_speakers * config.num_filters, 1)
         self.mask_act = nn.ReLU() if config.mask_activation == "relu" else nn.Sigmoid()
 
-    def forward(self, encoded: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, encoded: torch.Tensor, frame_mask: Optional[torch.Tensor]) -> torch.Tensor:
         batch, filters, frames = encoded.shape
         hidden = self.bottleneck(self.norm(encoded, frame_mask))  # (batch, bottleneck, frames)
         skip_sum = 0.0
@@ -133,8 +135,8 @@ class ConvTasNetMasker(nn.Module):
             hidden, skip = block(hidden, frame_mask)
             skip_sum = skip_sum + skip
         masks = self.mask_act(self.out_conv(self.out_act(skip_sum)))  # (batch, speakers * filters, frames)
-        masks = masks.view(batch, self.num_speakers, filters, frames) * frame_mask.unsqueeze(1)
-        return masks
+        masks = masks.view(batch, self.num_speakers, filters, frames)
+        return masks if frame_mask is None else masks * frame_mask.unsqueeze(1)
 
 
 class ConvTasNetPreTrainedModel(PreTrainedModel):
@@ -184,6 +186,8 @@ class ConvTasNetModel(ConvTasNetPreTrainedModel):
         frames = torch.arange(encoded.shape[-1], device=encoded.device)
         frame_mask = (frames[None, :] < valid_frames[:, None]).to(encoded.dtype).unsqueeze(1)  # (batch, 1, frames)
         encoded = encoded * frame_mask
+        if bool((valid_frames == encoded.shape[-1]).all()):
+            frame_mask = None  # nothing to hide: take the faster unmasked path
         masks = self.masker(encoded, frame_mask)  # (batch, speakers, filters, frames)
         masked = (masks * encoded.unsqueeze(1)).flatten(0, 1)  # (batch * speakers, filters, frames)
         decoded = self.decoder(masked).view(batch, self.config.num_speakers, -1)[..., :time]

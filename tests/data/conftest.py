@@ -1,0 +1,45 @@
+"""Shared tiny corpora for the `zoo.data` tests: built once per session, in a temporary cache and folder."""
+
+import pytest
+
+from zoo.data import mixtures
+from zoo.data.speech import build_speech
+from zoo.data.text import harvest_sentences
+
+TINY_SPEECH = dict(num_speakers=12, utterances_per_speaker=2, seed=3, workers=2, progress=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def zoo_cache(tmp_path_factory):
+    """Keep the sentence and noise caches out of the user's ~/.cache, and the noise bank short."""
+    with pytest.MonkeyPatch.context() as patch:
+        cache = tmp_path_factory.mktemp("zoo-cache")
+        patch.setenv("ZOO_CACHE", str(cache))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(mixtures, "NOISE_SECONDS", 10.0)
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def sentences():
+    """Sentences from the fortunes alone: enough for tiny builds and a second to read."""
+    return harvest_sentences(("fortunes",), cache=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_speech_kwargs():
+    return dict(TINY_SPEECH)
+
+
+@pytest.fixture(scope="session")
+def tiny_speech_dir(tmp_path_factory, sentences):
+    output = tmp_path_factory.mktemp("speech") / "tiny"
+    build_speech(str(output), sentences=sentences, **TINY_SPEECH)
+    return output
+
+
+@pytest.fixture(scope="session")
+def tiny_speech(tiny_speech_dir):
+    import datasets
+
+    return datasets.load_from_disk(str(tiny_speech_dir))

@@ -1,0 +1,104 @@
+import os
+import re
+
+import numpy as np
+import pytest
+
+from zoo.audio import load_audio
+from zoo.data.speech import UNSEEN_VOICES, build_speech, plan_speakers, trim_silence
+
+COLUMNS = ["audio", "text", "original_text", "phonemes", "speaker_id", "engine", "voice", "variant", "gender",
+           "unseen_voice", "duration", "source", "id"]
+
+
+def _folder_bytes(folder):
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, folder)] = handle.read()
+    return found
+
+
+def test_default_plan_has_both_engines_and_30_plus_speakers():
+    speakers = plan_speakers()  # the default build's speakers
+    assert len({s.speaker_id for s in speakers}) == len(speakers) >= 30
+    assert {s.engine for s in speakers} == {"espeak", "flite"}
+    assert len({(s.engine, s.voice, s.variant, s.speed, s.pitch) for s in speakers}) == len(speakers)
+    for split in ("validation", "test"):  # held-out splits hear both engines
+        assert {s.engine for s in speakers if s.split == split and not s.unseen_voice} == {"espeak", "flite"}
+
+
+def test_plan_is_deterministic_and_seed_dependent():
+    assert plan_speakers(20, seed=1) == plan_speakers(20, seed=1)
+    assert plan_speakers(20, seed=1) != plan_speakers(20, seed=2)
+
+
+def test_tiny_build_columns_and_content(tiny_speech):
+    assert list(tiny_speech) == ["train", "validation", "test"]
+    for split in tiny_speech.values():
+        assert split.column_names == COLUMNS
+        assert split.features["audio"].sampling_rate == 16000
+    row = tiny_speech["train"][0]
+    assert re.fullmatch(r"[A-Z' ]+", row["text"])
+    assert row["phonemes"] and row["original_text"]
+    assert row["engine"] in {"espeak", "flite"}
+
+
+def test_splits_are_speaker_disjoint(tiny_speech):
+    speakers = {name: set(split["speaker_id"]) for name, split in tiny_speech.items()}
+    assert not speakers["train"] & speakers["validation"]
+    assert not speakers["train"] & speakers["test"]
+    assert not speakers["validation"] & speakers["test"]
+    assert all(len(s) >= 3 for s in speakers.values())
+
+
+def test_unseen_voices_only_in_test(tiny_speech):
+    for name in ("train", "validation"):
+        split = tiny_speech[name]
+        assert not any(split["unseen_voice"])
+        assert not {f"{e}:{v}" for e, v in zip(split["engine"], split["voice"])} & set(UNSEEN_VOICES)
+    test = tiny_speech["test"]
+    in_test = {f"{e}:{v}" for e, v, u in zip(test["engine"], test["voice"], test["unseen_voice"]) if u}
+    assert in_test == set(UNSEEN_VOICES)
+
+
+def test_audio_is_embedded_and_decodes_both_ways(tiny_speech):
+    import datasets
+
+    raw = tiny_speech["test"].cast_column("audio", datasets.Audio(decode=False))[0]["audio"]
+    assert raw["bytes"] and not os.path.isabs(raw["path"])  # self-contained: no temp-file paths
+    via_zoo = load_audio(raw, 16000)  # zoo.audio on the row's dict
+    decoded = tiny_speech["test"][0]["audio"]  # datasets' own decoder (torchcodec)
+    via_datasets = decoded["array"]
+    assert decoded["sampling_rate"] == 16000
+    np.testing.assert_allclose(via_datasets, via_zoo, atol=1e-4)
+    assert 0.5 < len(via_zoo) / 16000 < 15
+    rms = float(np.sqrt(np.mean(via_zoo**2)))
+    assert 0.02 < rms < 0.2  # level-normalised (-25 dBFS is 0.056)
+    assert np.abs(via_zoo).max() <= 0.9  # peaks held under -1 dBFS
+
+
+def test_same_seed_same_bytes(tmp_path, tiny_speech_dir, tiny_speech_kwargs, sentences):
+    again = tmp_path / "again"
+    build_speech(str(again), sentences=sentences, **tiny_speech_kwargs)
+    assert _folder_bytes(again) == _folder_bytes(tiny_speech_dir)
+
+
+def test_other_rate_and_wav_format(tmp_path, sentences):
+    dataset = build_speech(None, num_speakers=8, utterances_per_speaker=1, sampling_rate=8000, audio_format="wav",
+                           sentences=sentences, workers=1, progress=False)
+    row = dataset["train"][0]
+    assert row["audio"]["sampling_rate"] == 8000
+    assert abs(len(row["audio"]["array"]) / 8000 - row["duration"]) < 0.01
+
+
+def test_too_few_speakers_is_refused():
+    with pytest.raises(ValueError, match="num_speakers"):
+        plan_speakers(3)
+
+
+def test_trim_silence_keeps_margin():
+    wave = np.concatenate([np.zeros(16000), np.full(800, 0.5), np.zeros(16000)]).astype(np.float32)
+    assert len(trim_silence(wave, 16000, margin_seconds=0.05)) == 800 + 2 * 800

@@ -1,0 +1,113 @@
+"""The shared accelerate loop on a separation recipe: checkpoint layout, kill + resume, 2 processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from transformers import pipeline
+
+import zoo  # noqa: F401
+from zoo.train import main as train_main
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _recipe(path):
+    return yaml.safe_load(Path(path).read_text())
+
+
+def test_train_writes_a_hub_layout_checkpoint(tiny_recipe):
+    assert train_main([str(tiny_recipe)]) == 0
+    recipe = _recipe(tiny_recipe)
+    out, run = Path(recipe["output_dir"]), Path(recipe["run_dir"])
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "recipe.yaml"):
+        assert (out / name).exists(), name
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 12 and [h["step"] for h in summary["history"]] == [6, 12]
+    assert sorted(p.name for p in run.glob("state_*")) == ["state_12", "state_9"]  # keep_states=2
+    card = (out / "README.md").read_text()
+    assert "zoo train" in card and "si_snri" in card.replace("-", "_").lower()
+    separator = pipeline("audio-source-separation", model=str(out))
+    assert len(separator(torch.randn(4000).numpy(), sampling_rate=8000)) == 2
+
+
+def test_killed_run_resumes_without_losing_a_step(tiny_recipe, tmp_path):
+    """Kill -9 mid-run, --resume, and end with exactly the weights of an uninterrupted run."""
+    recipe = _recipe(tiny_recipe)
+    recipe["training"].update(max_steps=30, save_every=5, eval_every=15)
+    killed = dict(recipe, output_dir=str(tmp_path / "killed_out"), run_dir=str(tmp_path / "killed_run"))
+    straight = dict(recipe, output_dir=str(tmp_path / "straight_out"), run_dir=str(tmp_path / "straight_run"))
+    for name, r in (("killed", killed), ("straight", straight)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(r))
+
+    command = [sys.executable, "-m", "zoo.cli", "train", str(tmp_path / "killed.yaml")]
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = Path(killed["run_dir"])
+    deadline = time.time() + 120
+    while not (run_dir / "state_10").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = sorted(int(p.name.split("_")[1]) for p in run_dir.glob("state_*"))
+    assert saved and saved[-1] < 30, f"the run was not interrupted mid-way (states: {saved})"
+
+    subprocess.run(command + ["--resume"], env=ENV, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "zoo.cli", "train", str(tmp_path / "straight.yaml")], env=ENV, check=True, capture_output=True)
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    assert resumed["steps"] == 30
+    a = load_file(str(run_dir / "state_30" / "model.safetensors"))
+    b = load_file(str(Path(straight["run_dir"]) / "state_30" / "model.safetensors"))
+    for key in b:
+        torch.testing.assert_close(a[key], b[key], msg=f"{key} differs after resume")
+
+
+def test_bad_recipe_values_are_named(tiny_recipe):
+    with pytest.raises(ValueError, match="mixed_precision"):
+        train_main([str(tiny_recipe), "--set", "training.mixed_precision=fp8"])
+    with pytest.raises(ValueError, match="unknown training keys"):
+        train_main([str(tiny_recipe), "--set", "training.lr=1"])
+    with pytest.raises(FileNotFoundError, match="recipes"):
+        train_main(["nope.yaml"])
+
+
+@pytest.mark.slow
+def test_two_process_ddp_over_gloo(tiny_recipe):
+    """`accelerate launch --cpu --num_processes 2` runs the same loop with DDP and saves one checkpoint."""
+    recipe = _recipe(tiny_recipe)
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "zoo.train", str(tiny_recipe)],
+        env=ENV, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((Path(recipe["run_dir"]) / "summary.json").read_text())
+    assert summary["steps"] == 12
+    assert (Path(recipe["output_dir"]) / "model.safetensors").exists()
+
+
+def test_eval_writes_measured_results_into_the_card(tiny_recipe, capsys):
+    from huggingface_hub import ModelCard
+
+    from zoo.evaluate import main as eval_main
+
+    train_main([str(tiny_recipe), "--set", "training.max_steps=2", "training.eval_every=2"])
+    out = _recipe(tiny_recipe)["output_dir"]
+    assert eval_main([out, "--num-examples", "2"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [r["split"] for r in printed] == ["test", "test"] and "unseen voices" in printed[1]["dataset"]
+    card = ModelCard.load(Path(out) / "README.md")
+    values = {
+        (result.dataset_name, result.metric_type): result.metric_value for result in card.data.eval_results
+    }
+    for r in printed:
+        for metric in ("si_snri", "sdri"):
+            assert any(abs(v - r["metrics"][metric]) < 1e-6 for (name, kind), v in values.items() if name == r["dataset"]), (metric, values)

@@ -1,0 +1,140 @@
+"""Fixtures for the Space tests: tiny random checkpoints, the `zoo demo` server, and a headless chromium.
+
+The browser tests drive Debian's chromium (`apt-get install chromium`) through the `playwright` package's
+bundled driver; `playwright install` is never needed. They skip, saying so, when /usr/bin/chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPACES_DIR = REPO_ROOT / "spaces"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 120  # imports of torch + transformers + gradio on a busy 2-core runner take ~15 s
+TINY = dict(num_filters=16, bottleneck_channels=8, hidden_channels=16, skip_channels=8, num_blocks=2, num_repeats=1)
+
+
+def save_tiny_checkpoint(folder: Path, head: str, num_speakers: int, sampling_rate: int) -> Path:
+    """A random-weights Conv-TasNet checkpoint in Hub layout (config, safetensors, feature extractor)."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    import zoo
+
+    model_class = getattr(zoo, head)
+    model_class(zoo.ConvTasNetConfig(num_speakers=num_speakers, sampling_rate=sampling_rate, **TINY)).save_pretrained(
+        folder
+    )
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=sampling_rate, padding_value=0.0, do_normalize=False, return_attention_mask=True
+    ).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_separation_checkpoint(tmp_path_factory) -> Path:
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-sep-8k"), "ConvTasNetForSourceSeparation", 2, 8000)
+
+
+@pytest.fixture(scope="session")
+def tiny_enhancement_checkpoint(tmp_path_factory) -> Path:
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-enh-16k"), "ConvTasNetForSpeechEnhancement", 1, 16000)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(
+            f"browser tests need Debian's chromium at {CHROMIUM}; install it with `apt-get install -y chromium`"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpoint, tmp_path_factory):
+    """`zoo demo` on a free port, its Spaces pointed at the tiny checkpoints; yields the URL, then stops it."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("demo")  # not the repo root: the Spaces must not depend on the cwd
+    log_path = workdir / "zoo-demo.log"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "ZOO_SEPARATION_MODEL": str(tiny_separation_checkpoint),
+        "ZOO_ENHANCEMENT_MODEL": str(tiny_enhancement_checkpoint),
+    }
+    command = [sys.executable, "-m", "zoo.cli", "demo", "--port", str(port), "--spaces-dir", str(SPACES_DIR)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"`zoo demo` exited with {process.returncode} before serving:\n{log_path.read_text()[-3000:]}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"`zoo demo` did not serve {url} within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}"
+                )
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, demo_url):
+    """A fresh tab on the demo, loaded, 30 s default timeout for every wait."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(demo_url)
+    yield page
+    context.close()

@@ -1,0 +1,117 @@
+"""The separation Space's handlers called in-process (no browser): outputs, gr.Error on bad input, optional tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+
+from zoo.demo import Space, import_space
+
+APP = Path(__file__).resolve().parents[2] / "spaces" / "separation" / "app.py"
+EXAMPLE = APP.parent / "examples" / "mix_male_female.wav"
+
+
+def load_app(monkeypatch, separation_model, enhancement_model=""):
+    """A fresh import of app.py, which reads its model paths from the environment at import time."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ZOO_SEPARATION_MODEL", str(separation_model))
+    monkeypatch.setenv("ZOO_ENHANCEMENT_MODEL", str(enhancement_model))
+    return import_space(Space("separation", APP))
+
+
+@pytest.fixture
+def app(monkeypatch, tiny_separation_checkpoint):
+    return load_app(monkeypatch, tiny_separation_checkpoint)
+
+
+def test_constants(app, tiny_separation_checkpoint):
+    assert app.MODEL == str(tiny_separation_checkpoint)
+    assert app.HUB_MODEL == "zoo-models/convtasnet-zoo-2mix-8k"
+    assert app.MAX_SECONDS == 60
+    assert app.ENHANCEMENT_MODEL is None  # "" turns the tab off
+    assert [Path(p).name for p in app.EXAMPLES] == ["mix_male_female.wav", "mix_two_voices.wav"]
+    for path in app.EXAMPLES:
+        info = sf.info(path)
+        assert info.samplerate == 8000 and 3.0 <= info.duration <= 4.0
+        assert Path(path).stat().st_size < 100_000
+
+
+def test_separate_an_example(app):
+    mixture_image, *per_source = app.separate(str(EXAMPLE))
+    assert len(per_source) == 2 * 3
+    assert mixture_image.ndim == 3 and mixture_image.shape[-1] == 3
+    for audio, image, si_snr in zip(per_source[0::3], per_source[1::3], per_source[2::3], strict=True):
+        rate, samples = audio
+        assert rate == 8000 and samples.dtype == np.int16 and samples.shape == (28000,)
+        assert image.shape == mixture_image.shape
+        assert si_snr == app.NO_ESTIMATE
+
+
+def test_si_snr_text(app):
+    assert app.si_snr_text(None) == "n/a — no estimator shipped"
+    assert app.si_snr_text(12.345).startswith("12.3 dB")
+
+
+def _write(path: Path, data, rate=8000, subtype="PCM_16") -> str:
+    sf.write(path, data, rate, subtype=subtype)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda d: None, "no mixture"),
+        (lambda d: _write(d / "empty.wav", np.zeros(0, dtype=np.int16)), "mixture is empty (0 samples)"),
+        (lambda d: (d / "notes.wav").write_text("not audio") and str(d / "notes.wav"), "could not read 'notes.wav'"),
+        (
+            lambda d: _write(d / "nan.wav", np.full(8000, np.nan, dtype=np.float32), subtype="FLOAT"),
+            "8000 NaN/inf samples",
+        ),
+        (lambda d: _write(d / "long.wav", np.zeros(61 * 8000, dtype=np.int16)), "61.0 s long, over the 60.0 s limit"),
+        (lambda d: _write(d / "click.wav", np.ones(80, dtype=np.int16)), "shorter than the 0.050 s minimum"),
+    ],
+    ids=["nothing", "empty", "text", "nan", "too-long", "too-short"],
+)
+def test_bad_input_raises_gr_error(app, tmp_path, make, expected):
+    with pytest.raises(gr.Error) as caught:
+        app.separate(make(tmp_path))
+    assert expected in caught.value.message
+    assert str(tmp_path) not in caught.value.message  # the user's file name, not gradio's temp path
+
+
+def _tab_labels(demo: gr.Blocks) -> list[str]:
+    return [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+
+
+def test_enhancement_tab_only_with_its_checkpoint(monkeypatch, tiny_separation_checkpoint, tiny_enhancement_checkpoint):
+    without = load_app(monkeypatch, tiny_separation_checkpoint, "").build_demo()
+    assert _tab_labels(without) == ["2-speaker separation"]
+    app = load_app(monkeypatch, tiny_separation_checkpoint, tiny_enhancement_checkpoint)
+    assert _tab_labels(app.build_demo()) == ["2-speaker separation", "Enhancement"]
+    _, (rate, speech), _ = app.enhance(str(EXAMPLE))  # 3.5 s at 8 kHz, resampled to the model's 16 kHz
+    assert rate == 16000 and speech.shape == (56000,)
+
+
+def test_space_readme_header_and_requirements():
+    import yaml
+
+    readme = (APP.parent / "README.md").read_text()
+    assert readme.startswith("---\n")
+    header = yaml.safe_load(readme.split("---\n")[1])
+    assert header["sdk"] == "gradio" and header["app_file"] == "app.py" and header["pinned"] is False
+    assert header["sdk_version"] == gr.__version__, (
+        "bump sdk_version in spaces/separation/README.md to the gradio in use"
+    )
+    assert header["models"] == ["zoo-models/convtasnet-zoo-2mix-8k"]
+    assert header["license"] == "apache-2.0"
+    assert len(header["short_description"]) <= 60  # the Hub's limit
+    for key in ("title", "emoji", "colorFrom", "colorTo"):
+        assert header[key]
+    lines = (APP.parent / "requirements.txt").read_text().splitlines()
+    names = {line.split("==")[0].split(">=")[0] for line in lines if line and line[0].isalpha()}
+    assert {"torch", "transformers", "numpy", "soundfile", "soxr", "matplotlib"} <= names
+    assert "gradio" not in names  # sdk_version decides it
