@@ -6,12 +6,20 @@ and `AutoModel.from_pretrained(...)` work with no `trust_remote_code`.
 """
 
 from .audio import AudioError, load_audio, load_audio_native, resample, save_audio
-from .registry import MODELS, register_all
+from .registry import MODELS, AutoModelForSourceSeparation, AutoModelForSpeechEnhancement, register_all
 from .separation.conv_tasnet.configuration_conv_tasnet import ConvTasNetConfig
 from .separation.conv_tasnet.modeling_conv_tasnet import (
     ConvTasNetForSourceSeparation,
     ConvTasNetForSpeechEnhancement,
     ConvTasNetModel,
+)
+from .separation.dprnn.configuration_dprnn import DprnnConfig
+from .separation.dprnn.modeling_dprnn import DprnnForSourceSeparation, DprnnForSpeechEnhancement, DprnnModel
+from .separation.sepformer.configuration_sepformer import SepformerConfig
+from .separation.sepformer.modeling_sepformer import (
+    SepformerForSourceSeparation,
+    SepformerForSpeechEnhancement,
+    SepformerModel,
 )
 
 register_all()
@@ -19,11 +27,21 @@ register_all()
 __version__ = "0.1.0"
 __all__ = [
     "AudioError",
+    "AutoModelForSourceSeparation",
+    "AutoModelForSpeechEnhancement",
     "ConvTasNetConfig",
     "ConvTasNetForSourceSeparation",
     "ConvTasNetForSpeechEnhancement",
     "ConvTasNetModel",
+    "DprnnConfig",
+    "DprnnForSourceSeparation",
+    "DprnnForSpeechEnhancement",
+    "DprnnModel",
     "MODELS",
+    "SepformerConfig",
+    "SepformerForSourceSeparation",
+    "SepformerForSpeechEnhancement",
+    "SepformerModel",
     "load_audio",
     "load_audio_native",
     "resample",

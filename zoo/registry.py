@@ -6,9 +6,11 @@ Adding a model: add one `ZooModel` line to `MODELS`. Adding a task: one line to 
 from __future__ import annotations
 
 import importlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, Wav2Vec2FeatureExtractor
+from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 from transformers.pipelines import PIPELINE_REGISTRY
 
 
@@ -28,6 +30,18 @@ MODELS = [
         "ConvTasNetConfig",
         {"audio-source-separation": "ConvTasNetForSourceSeparation", "speech-enhancement": "ConvTasNetForSpeechEnhancement"},
     ),
+    ZooModel(
+        "sepformer",
+        "zoo.separation.sepformer",
+        "SepformerConfig",
+        {"audio-source-separation": "SepformerForSourceSeparation", "speech-enhancement": "SepformerForSpeechEnhancement"},
+    ),
+    ZooModel(
+        "dprnn",
+        "zoo.separation.dprnn",
+        "DprnnConfig",
+        {"audio-source-separation": "DprnnForSourceSeparation", "speech-enhancement": "DprnnForSpeechEnhancement"},
+    ),
 ]
 
 # task -> (pipeline class path, pipeline type)
@@ -36,8 +50,22 @@ PIPELINES = {
     "speech-enhancement": "zoo.separation.pipeline_separation.SpeechEnhancementPipeline",
 }
 
-# Auto classes zoo defines for tasks transformers has none for; filled by register_all()
-TASK_MODEL_CLASSES: dict[str, dict[str, type]] = {}
+
+
+def _auto_class(name: str, task: str) -> type:
+    """An Auto class like transformers' own, for a task transformers has none for."""
+    doc = f"`{name}.from_pretrained(path)` gives the zoo model class of the checkpoint's type for {task}."
+    return type(name, (_BaseAutoModelClass,), {"_model_mapping": _LazyAutoMapping(OrderedDict(), OrderedDict()), "__doc__": doc})
+
+
+AutoModelForSourceSeparation = _auto_class("AutoModelForSourceSeparation", "audio-source-separation")
+AutoModelForSpeechEnhancement = _auto_class("AutoModelForSpeechEnhancement", "speech-enhancement")
+
+# task -> the Auto class its pipeline loads models with
+AUTO_CLASSES = {
+    "audio-source-separation": AutoModelForSourceSeparation,
+    "speech-enhancement": AutoModelForSpeechEnhancement,
+}
 
 
 def _load(path: str):
@@ -83,7 +111,7 @@ def register_all() -> None:
         fe_cls = _load(entry.feature_extractor) if entry.feature_extractor else Wav2Vec2FeatureExtractor
         AutoFeatureExtractor.register(config_cls, fe_cls, exist_ok=True)
         for task, cls in heads.items():
-            TASK_MODEL_CLASSES.setdefault(task, {})[entry.model_type] = cls
+            AUTO_CLASSES[task].register(config_cls, cls, exist_ok=True)
     for task, path in PIPELINES.items():
-        PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=_load(path), pt_model=AutoModel, type="audio")
+        PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=_load(path), pt_model=AUTO_CLASSES[task], type="audio")
     _registered = True

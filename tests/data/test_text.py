@@ -3,7 +3,13 @@ import re
 
 import pytest
 
-from zoo.data.text import build_sentences, harvest_sentences, is_speakable, normalize_text, split_sentences
+from zoo.data.text import (
+    build_sentences,
+    harvest_sentences,
+    is_speakable,
+    normalize_text,
+    split_sentences,
+)
 
 
 def test_normalize_text_is_librispeech_style():

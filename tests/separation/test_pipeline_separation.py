@@ -105,6 +105,7 @@ def test_array_without_rate_is_refused(separator):
 def test_speech_enhancement_pipeline(tmp_path):
     path = _save(ConvTasNetForSpeechEnhancement(ConvTasNetConfig(num_speakers=1, sampling_rate=16000, **TINY)), tmp_path, 16000)
     enhancer = pipeline("speech-enhancement", model=path)
+    assert type(enhancer.model) is ConvTasNetForSpeechEnhancement
     out = enhancer(np.random.randn(8000).astype(np.float32), sampling_rate=8000)
     assert len(out) == 1 and out[0]["label"] == "speech" and out[0]["audio"].shape == (8000,)
 

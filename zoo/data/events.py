@@ -19,6 +19,7 @@ Columns: ``audio``, ``label`` (ClassLabel), ``category``, ``caption``, ``fold`` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -26,12 +27,19 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from zoo.audio import AudioError, resample
-from zoo.data.speech import encode_audio, normalize_level, run_pool, save_dataset_dict, summarize, to_dataset_dict
+from zoo.data.speech import (
+    encode_audio,
+    normalize_level,
+    run_pool,
+    save_dataset_dict,
+    summarize,
+    to_dataset_dict,
+)
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 RENDER_RATE = 32000  # fluidsynth and sox render here, then we resample to the wanted rate
@@ -128,7 +136,7 @@ def write_midi(events: list[tuple[float, bytes]], ticks_per_second: int = 960) -
 
     >>> data = write_midi([(0.0, bytes([0x90, 60, 100])), (1.0, bytes([0x80, 60, 0]))])
     >>> data[:4], len(data)
-    (b'MThd', 38)
+    (b'MThd', 42)
     """
     track = bytearray(b"\x00\xff\x51\x03\x07\xa1\x20")  # tempo 500000 us per beat -> 960 ticks per second
     now = 0
@@ -156,7 +164,7 @@ def render_midi(midi: bytes, sampling_rate: int, soundfont: str = SOUNDFONT, gai
             handle.write(midi)
         cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(RENDER_RATE),
                "-T", "wav", "-O", "float", "-F", wav, soundfont, mid]
-        proc = subprocess.run(cmd, capture_output=True)
+        proc = subprocess.run(cmd, capture_output=True, check=False)
         if proc.returncode != 0 or not os.path.exists(wav):
             raise AudioError(f"fluidsynth failed: {proc.stderr.decode(errors='replace')[:300]}")
         data, sr = sf.read(wav, dtype="float32", always_2d=True)
@@ -173,7 +181,7 @@ def sox_synth(effects: list[str], seconds: float, sampling_rate: int, channels: 
         wav = os.path.join(tmp, "out.wav")
         cmd = ["sox", "-R", "-n", "-r", str(RENDER_RATE), "-c", str(channels), "-b", "32", "-e", "floating-point", wav] + effects
         cmd += ["trim", "0", f"{seconds:.3f}"]
-        proc = subprocess.run(cmd, capture_output=True)
+        proc = subprocess.run(cmd, capture_output=True, check=False)
         if proc.returncode != 0:
             raise AudioError(f"sox failed ({' '.join(cmd)}): {proc.stderr.decode(errors='replace')[:300]}")
         data, sr = sf.read(wav, dtype="float32", always_2d=True)
@@ -342,7 +350,7 @@ def _fade(wave: np.ndarray, sampling_rate: int, seconds: float = 0.02) -> np.nda
 
 
 def _finish(wave: np.ndarray, seconds: float, sampling_rate: int) -> np.ndarray:
-    length = int(round(seconds * sampling_rate))
+    length = round(seconds * sampling_rate)
     wave = np.asarray(wave[:length], dtype=np.float32).copy()
     wave = np.pad(wave, (0, length - len(wave)))  # ESC-50 pads short sounds with silence
     return normalize_level(_fade(wave, sampling_rate))
@@ -373,8 +381,8 @@ def _render_class(task: tuple) -> list[dict]:
         events.append((clips * period, bytes([0xB0, 121, 0])))  # keep the file running to the last gap
         audio = render_midi(write_midi(events), sampling_rate)
         for k in range(clips):
-            start = int(round(k * period * sampling_rate))
-            waves.append(audio[start : start + int(round(seconds * sampling_rate))])
+            start = round(k * period * sampling_rate)
+            waves.append(audio[start : start + round(seconds * sampling_rate)])
     rows = []
     for k, (wave, fact, rng) in enumerate(zip(waves, facts, rngs)):
         wave = _finish(wave, seconds, sampling_rate)
@@ -440,8 +448,6 @@ def build_events(
     unknown = [label for label in chosen if label not in known]
     if unknown:
         raise ValueError(f"unknown event labels {unknown}; choose from {sorted(known)}")
-    from dataclasses import asdict
-
     events = [known[label] for label in chosen]
     tasks = [(asdict(e), clips_per_class, seconds, sampling_rate, seed) for e in events]
     rows = [row for group in run_pool(_render_class, tasks, workers, "events", progress) for row in group]
@@ -452,8 +458,6 @@ def build_events(
             row["fold"] = k % folds + 1
     settings = dict(clips_per_class=clips_per_class, sampling_rate=sampling_rate, seconds=seconds, folds=folds, seed=seed, labels=list(chosen))
     description = f"zoo sound events: {len(events)} labels x {clips_per_class} clips of {seconds} s at {sampling_rate} Hz, fluidsynth (FluidR3 GM) and sox. Settings: {json.dumps(settings, sort_keys=True)}"
-    import hashlib
-
     fingerprint = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     dataset = to_dataset_dict({"train": rows}, events_features(sampling_rate, list(chosen)), description, fingerprint)
     if output:

@@ -6,6 +6,8 @@ What it accepts:
 - a folder in a LibriMix layout (``metadata/*.csv`` with ``mixture_ID, mixture_path, source_1_path, ...``)
   -> the CSVs, with the wav paths resolved and cast to Audio;
 - a folder in the VoxCeleb layout (``wav/<speaker>/<video>/<utterance>.wav``) -> one row per wav;
+- a folder with a root ``metadata.csv`` holding ``file_name`` and ``split`` columns (the CryCeleb2023 layout,
+  which `datasets`' audiofolder does not pair with audio in split-named subfolders) -> split by that column;
 - any other folder (parquet, csv, audiofolder with ``metadata.csv`` ...) or a Hub id -> `datasets.load_dataset`
   (set ``HF_HUB_OFFLINE=1`` to stay offline; local folders never need the network).
 
@@ -127,6 +129,36 @@ def _load_librimix(folder: str, csv_paths: list[str]):
     return datasets.DatasetDict(result)
 
 
+def _split_metadata(folder: str) -> str | None:
+    """A root ``metadata.csv`` with ``file_name`` and ``split`` columns (the CryCeleb2023 layout), or None."""
+    path = os.path.join(folder, "metadata.csv")
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle), [])
+    return path if {"file_name", "split"} <= set(header) else None
+
+
+def _load_split_metadata(folder: str, path: str):
+    """Rows of a root metadata.csv, split by its ``split`` column. `datasets`' audiofolder ignores such a file
+    when the audio sits in split-named subfolders, so it is read here."""
+    import datasets
+
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    splits: dict[str, dict[str, list]] = {}
+    for row in rows:
+        split = _SPLIT_ALIASES.get(row["split"], row["split"])
+        columns = splits.setdefault(split, {"audio": [], **{k: [] for k in row if k != "file_name"}})
+        columns["audio"].append(os.path.join(folder, row["file_name"]))
+        for key, value in row.items():
+            if key != "file_name":
+                columns[key].append(value)
+    return datasets.DatasetDict(
+        {split: datasets.Dataset.from_dict(columns).cast_column("audio", datasets.Audio()) for split, columns in splits.items()}
+    )
+
+
 def _is_voxceleb(folder: str) -> bool:
     return bool(glob.glob(os.path.join(folder, "wav", "id*", "*", "*.wav")) or glob.glob(os.path.join(folder, "wav", "id*", "*", "*.m4a")))
 
@@ -192,6 +224,8 @@ def load_corpus(name_or_path: str, split: str | None = None, column_mapping: dic
             loaded = _load_librimix(path, _librimix_csvs(path))
         elif _is_voxceleb(path):
             loaded = _load_voxceleb(path)
+        elif _split_metadata(path):
+            loaded = _load_split_metadata(path, _split_metadata(path))
         else:
             loaded = datasets.load_dataset(path, **kwargs)
     elif os.path.exists(path):

@@ -43,7 +43,14 @@ import random
 import numpy as np
 
 from zoo.audio import load_audio
-from zoo.data.speech import SPLITS, encode_audio, run_pool, save_dataset_dict, summarize, to_dataset_dict
+from zoo.data.speech import (
+    SPLITS,
+    encode_audio,
+    run_pool,
+    save_dataset_dict,
+    summarize,
+    to_dataset_dict,
+)
 from zoo.data.text import cache_dir
 
 CONDITIONS = ("clean", "noisy", "reverb", "noisy-reverb")
@@ -498,7 +505,7 @@ class DynamicMixer:
         if self.segment_seconds is None:
             waves = _align(waves, "min")
         else:
-            length = int(round(self.segment_seconds * self.sampling_rate))
+            length = round(self.segment_seconds * self.sampling_rate)
             cropped = []
             for wave in waves:
                 if len(wave) >= length:

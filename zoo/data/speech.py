@@ -92,7 +92,7 @@ def available_espeak_variants() -> set[str]:
 
 def available_flite_voices() -> set[str]:
     _require("flite", "flite")
-    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=False).stdout
     return set(out.split(":", 1)[-1].split())
 
 
@@ -208,11 +208,11 @@ def synthesize(speaker: Speaker, text: str, workdir: str | None = None) -> tuple
         if speaker.engine == "espeak":
             voice = f"{speaker.voice}+{speaker.variant}" if speaker.variant else speaker.voice
             cmd = ["espeak-ng", "-v", voice, "-s", str(int(speaker.speed)), "-p", str(int(speaker.pitch)), "-w", path]
-            proc = subprocess.run(cmd, input=text.encode(), capture_output=True)
+            proc = subprocess.run(cmd, input=text.encode(), capture_output=True, check=False)
         elif speaker.engine == "flite":
             cmd = ["flite", "-voice", speaker.voice, "--setf", f"duration_stretch={speaker.speed}",
                    "--setf", f"int_f0_target_mean={speaker.pitch}", "-t", text, "-o", path]
-            proc = subprocess.run(cmd, capture_output=True)
+            proc = subprocess.run(cmd, capture_output=True, check=False)
         else:
             raise ValueError(f"unknown engine {speaker.engine!r}; use 'espeak' or 'flite'")
         if proc.returncode != 0:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 FORTUNES_DIR = "/usr/share/games/fortunes"
 WORDNET_DIR = "/usr/share/wordnet"
@@ -101,9 +101,8 @@ def is_speakable(sentence: str, min_words: int = MIN_WORDS, max_words: int = MAX
         if len(letters) > 20 or re.search(r"(.)\1\1", letters.lower()):
             return False  # very long words, "awwwesome", "zzz"
     last = words[-1].strip(",;:.!?\"").lower()
-    if last in _ABBREVIATIONS or len(last) == 1 and last not in {"a", "i"}:
-        return False  # the splitter cut at an abbreviation or an initial
-    return True
+    # the splitter cut at an abbreviation or an initial
+    return not (last in _ABBREVIATIONS or (len(last) == 1 and last not in {"a", "i"}))
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -240,8 +239,7 @@ def harvest_sentences(sources: Iterable[str] = SOURCES, refresh: bool = False, c
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            for row in sentences:
-                handle.write(json.dumps(row, ensure_ascii=True) + "\n")
+            handle.writelines(json.dumps(row, ensure_ascii=True) + "\n" for row in sentences)
         os.replace(tmp, path)  # atomic, so parallel builds never read half a cache
     return sentences
 

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+
+from zoo.audio import load_audio
+from zoo.data.mixtures import (
+    DynamicMixer,
+    build_mixtures,
+    mix,
+    noise_bank,
+    noise_segment,
+)
+
+PER_SPLIT = 3
+
+
+def _arrays(row, names, rate):
+    return {name: load_audio(row[name], rate) for name in names}
+
+
+@pytest.fixture(scope="module")
+def clean2(tiny_speech_dir):
+    return build_mixtures(str(tiny_speech_dir), None, num_speakers=2, condition="clean", sampling_rate=8000,
+                          mixtures_per_split=PER_SPLIT, workers=2, progress=False)
+
+
+def test_clean_columns_and_sum(clean2):
+    assert list(clean2) == ["train", "validation", "test"]
+    split = clean2["test"]
+    assert split.num_rows == PER_SPLIT
+    assert split.column_names[:3] == ["mixture", "s1", "s2"]
+    assert {"speaker_ids", "gains_db", "snr_db", "id"} <= set(split.column_names)
+    for row in split:
+        audio = _arrays(row, ["mixture", "s1", "s2"], 8000)
+        assert len(audio["mixture"]) == len(audio["s1"]) == len(audio["s2"])
+        np.testing.assert_allclose(audio["mixture"], audio["s1"] + audio["s2"], atol=1e-3)
+        assert row["snr_db"] is None and len(row["gains_db"]) == 2
+
+
+def test_mixture_splits_follow_speech_splits(clean2, tiny_speech):
+    for name, split in clean2.items():
+        allowed = set(tiny_speech[name]["speaker_id"])
+        for speakers in split["speaker_ids"]:
+            assert len(set(speakers)) == 2 and set(speakers) <= allowed
+
+
+def test_min_mode_truncates_to_shortest(clean2, tiny_speech):
+    durations = dict(zip(tiny_speech["test"]["id"], tiny_speech["test"]["duration"]))
+    for row in clean2["test"]:
+        assert abs(row["duration"] - min(durations[i] for i in row["source_ids"])) < 0.01
+
+
+def test_noisy_three_speakers_16k(tiny_speech_dir):
+    dataset = build_mixtures(str(tiny_speech_dir), None, num_speakers=3, condition="noisy", sampling_rate=16000,
+                             splits=("validation", "test"), mixtures_per_split=2, workers=1, progress=False)
+    split = dataset["test"]
+    assert split.column_names[:5] == ["mixture", "s1", "s2", "s3", "noise"]
+    for row in split:
+        audio = _arrays(row, ["mixture", "s1", "s2", "s3", "noise"], 16000)
+        np.testing.assert_allclose(audio["mixture"], audio["s1"] + audio["s2"] + audio["s3"] + audio["noise"], atol=1e-3)
+        assert len(set(row["speaker_ids"])) == 3
+        assert -20 < row["snr_db"] < 30
+        assert np.abs(audio["noise"]).max() > 0
+
+
+def test_fixed_mixtures_are_deterministic(tiny_speech_dir, clean2):
+    again = build_mixtures(str(tiny_speech_dir), None, mixtures_per_split=PER_SPLIT, workers=1, progress=False)
+    assert again["test"].data.table.equals(clean2["test"].data.table)
+
+
+def test_noise_parts_do_not_overlap():
+    bank = noise_bank(8000)
+    name = min(bank)
+    train = noise_segment(bank, name, "train", 800, 0.0)
+    test = noise_segment(bank, name, "test", 800, 0.0)
+    assert not np.allclose(train, test)
+
+
+def test_mix_scales_down_together_when_clipping():
+    loud = [np.full(100, 0.9, dtype=np.float32), np.full(100, 0.9, dtype=np.float32)]
+    out = mix(loud, [0.0, 0.0], 8000)
+    assert np.abs(out["mixture"]).max() <= 0.99 + 1e-6
+    np.testing.assert_allclose(out["mixture"], out["sources"].sum(0), atol=1e-6)
+
+
+def test_dynamic_mixer(tiny_speech):
+    mixer = DynamicMixer(tiny_speech["train"], num_speakers=2, sampling_rate=8000, segment_seconds=1.0, seed=7)
+    assert len(mixer) == tiny_speech["train"].num_rows
+    item = mixer[3]
+    assert item["mixture"].shape == (8000,) and item["sources"].shape == (2, 8000)
+    assert item["mixture"].dtype == np.float32
+    np.testing.assert_allclose(item["mixture"], item["sources"].sum(0), atol=1e-6)
+    np.testing.assert_array_equal(mixer[3]["mixture"], item["mixture"])  # deterministic per index
+    other = DynamicMixer(tiny_speech["train"], num_speakers=2, sampling_rate=8000, segment_seconds=1.0, seed=8)
+    assert not np.array_equal(other[3]["mixture"], item["mixture"])
+    with pytest.raises(IndexError):
+        mixer[len(mixer)]
+
+
+def test_dynamic_mixer_with_torch_dataloader(tiny_speech_dir):
+    import torch
+
+    mixer = DynamicMixer(str(tiny_speech_dir), num_speakers=3, sampling_rate=8000, segment_seconds=0.5,
+                         condition="noisy", split="train", length=4)
+    batch = next(iter(torch.utils.data.DataLoader(mixer, batch_size=2)))
+    assert batch["mixture"].shape == (2, 4000) and batch["sources"].shape == (2, 3, 4000)
+    torch.testing.assert_close(batch["mixture"], batch["sources"].sum(1) + batch["noise"], atol=1e-5, rtol=0)
+
+
+def test_dynamic_mixer_reverb_targets_are_direct_path(tiny_speech):
+    mixer = DynamicMixer(tiny_speech["test"], sampling_rate=8000, segment_seconds=1.0, condition="reverb", seed=1)
+    item = mixer[0]
+    assert item["sources"].shape == (2, 8000)
+    # the reverberant mixture carries energy the direct-path targets do not
+    assert not np.allclose(item["mixture"], item["sources"].sum(0), atol=1e-3)
+    assert np.isfinite(item["mixture"]).all()
+
+
+@pytest.mark.slow
+def test_reverb_build(tiny_speech_dir):
+    dataset = build_mixtures(str(tiny_speech_dir), None, condition="reverb", splits=("test",), mixtures_per_split=2,
+                             workers=1, progress=False)
+    row = dataset["test"][0]
+    assert 0.2 <= row["rt60"] <= 0.6
+    assert "direct-path" in dataset["test"].info.description
+
+
+def test_bad_condition_is_refused(tiny_speech_dir):
+    with pytest.raises(ValueError, match="condition"):
+        build_mixtures(str(tiny_speech_dir), None, condition="underwater")
