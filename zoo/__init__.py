@@ -6,7 +6,15 @@ and `AutoModel.from_pretrained(...)` work with no `trust_remote_code`.
 """
 
 from .audio import AudioError, load_audio, load_audio_native, resample, save_audio
-from .registry import MODELS, AutoModelForSourceSeparation, AutoModelForSpeechEnhancement, register_all
+from .quality.si_snr_estimator.configuration_si_snr_estimator import SiSnrEstimatorConfig
+from .quality.si_snr_estimator.modeling_si_snr_estimator import SiSnrEstimatorForQualityEstimation, SiSnrEstimatorModel
+from .registry import (
+    MODELS,
+    AutoModelForSourceSeparation,
+    AutoModelForSpeechEnhancement,
+    AutoModelForSpeechQualityAssessment,
+    register_all,
+)
 from .separation.conv_tasnet.configuration_conv_tasnet import ConvTasNetConfig
 from .separation.conv_tasnet.modeling_conv_tasnet import (
     ConvTasNetForSourceSeparation,
@@ -29,6 +37,7 @@ __all__ = [
     "AudioError",
     "AutoModelForSourceSeparation",
     "AutoModelForSpeechEnhancement",
+    "AutoModelForSpeechQualityAssessment",
     "ConvTasNetConfig",
     "ConvTasNetForSourceSeparation",
     "ConvTasNetForSpeechEnhancement",
@@ -42,6 +51,9 @@ __all__ = [
     "SepformerForSourceSeparation",
     "SepformerForSpeechEnhancement",
     "SepformerModel",
+    "SiSnrEstimatorConfig",
+    "SiSnrEstimatorForQualityEstimation",
+    "SiSnrEstimatorModel",
     "load_audio",
     "load_audio_native",
     "resample",

@@ -10,6 +10,8 @@ pins never touch the project's environment.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import importlib.util
 import json
 import os
@@ -157,7 +159,7 @@ def _worker_time(args) -> dict:
     models, params = _models(["ours", "theirs"])
     mixture = _mixture(args.seconds)
     times = {name: [] for name in models}
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(args):
         for name, model in models.items():
             for _ in range(args.warmup):
                 model(mixture)
@@ -189,14 +191,27 @@ def _worker_memory(args) -> dict:
     models, _ = _models([args.model])
     model = models[args.model]
     mixture = _mixture(args.seconds)
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(args):
         model(_mixture(0.5))  # one-time initialisations (thread pools, kernels) are not the model's memory
+        gc.collect()
+        try:  # hand the warm-up's freed heap back to the OS, or the measured call would reuse it unseen
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")  # reset VmHWM to the current RSS
         before = _status_kb("VmRSS")
         model(mixture)
         peak = _status_kb("VmHWM")
     return {"peak_increase_mb": (peak - before) / 1024, "rss_before_mb": before / 1024}
+
+
+def _autocast(args):
+    import contextlib
+
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
 
 
 def _worker(argv: list[str]) -> int:
@@ -209,6 +224,7 @@ def _worker(argv: list[str]) -> int:
     parser.add_argument("--length-runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true")
     args = parser.parse_args(argv)
     result = _worker_time(args) if args.kind == "time" else _worker_memory(args)
     print("RESULT " + json.dumps(result))
@@ -245,11 +261,14 @@ def separation(argv: list[str]) -> int:
     parser.add_argument("--length-runs", type=int, default=3, help="timed runs per input length (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per model first (default 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument(
+        "--bf16", action="store_true", help="run both models under torch.autocast('cpu', bfloat16) instead of float32"
+    )
     parser.add_argument("--venv", type=Path, default=BENCH_VENV, help=f"benchmark venv, created if needed (default {BENCH_VENV})")
     args = parser.parse_args(argv)
 
     python = ensure_venv(args.venv, log=lambda m: print(m, file=sys.stderr))
-    common = ["--threads", str(args.threads)]
+    common = ["--threads", str(args.threads), *(["--bf16"] if args.bf16 else [])]
     print(f"zoo bench separation: timing both models ({args.runs} runs of {args.seconds:g} s each) ...", file=sys.stderr, flush=True)
     timing = _run_worker(
         python,
@@ -267,7 +286,8 @@ def separation(argv: list[str]) -> int:
     rows = [
         "zoo bench separation",
         f"  published SepFormer config (256 filters, kernel 16, chunk 250, 2 x (8 intra + 8 inter) layers, 8 heads, "
-        f"FFN 1024); CPU, torch {timing['torch']}, {args.threads} threads, eval, no_grad",
+        f"FFN 1024); CPU, torch {timing['torch']}, {args.threads} threads, eval, no_grad, "
+        f"{'bfloat16 autocast' if args.bf16 else 'float32'}",
         f"  input: {args.seconds:g} s at {SAMPLING_RATE} Hz; time: median of {args.runs} runs after {args.warmup} warm-up, "
         "both models in one process, interleaved",
         "  peak memory: rise of peak RSS (VmHWM) over RSS before one forward, fresh process each, weights excluded",

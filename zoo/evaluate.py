@@ -2,9 +2,11 @@
 
     zoo eval checkpoints/convtasnet-zoo-2mix-8k                 # test mixtures of held-out speakers
     zoo eval checkpoints/convtasnet-zoo-2mix-8k --no-card       # print only
+    zoo eval checkpoints/sisnr-estimator-zoo-8k                 # a blind SI-SNR estimator: Pearson and MAE
 
 The test set comes from the recipe stored in the checkpoint (`recipe.yaml`): the same corpus and mixing
-settings as training, on the `test` split, whose speakers never appear in training.
+settings as training, on the `test` split, whose speakers never appear in training. An SI-SNR estimator
+(`speech-quality-assessment`) is scored on its recipe's separators' outputs for mixtures of unseen voices.
 """
 
 from __future__ import annotations
@@ -76,11 +78,51 @@ def evaluate_separation(checkpoint: str, recipe: dict, split: str, num_examples:
     return {name: round(float(np.mean(values)), 2) for name, values in totals.items()} | {"examples": len(mixer)}
 
 
+def evaluate_quality(checkpoint: str, recipe: dict, split: str, num_examples: int, seed: int, batch_size: int = 16) -> dict:
+    """Pearson correlation and MAE (dB) of a blind SI-SNR estimator on mixtures of unseen voices.
+
+    The recipe's separators separate `num_examples` mixtures of the `split` utterances of unseen voices; every
+    estimate (and its degraded copies, as in training) is scored by the estimator and by its true SI-SNR.
+    Returns `{"separator outputs": {...}, "separator outputs + degraded copies": {...}}`, each with `pearson`,
+    `mae_db` (against true SI-SNRs clipped to the model's `si_snr_range`) and `examples`.
+    """
+    from datasets import load_from_disk
+    from tqdm.auto import tqdm
+    from transformers import AutoModel
+
+    from .tasks import QualityEstimationTask, pearson
+
+    data = recipe["data"]
+    speech = load_from_disk(data["corpus"])[split].filter(lambda unseen: unseen, input_columns="unseen_voice")
+    if len(speech) == 0:
+        raise ValueError(f"the {split} split of {data['corpus']} has no unseen-voice utterances")
+    task = QualityEstimationTask(recipe)
+    examples = task.separated(speech, split, num_examples, float(data.get("validation_seconds", 4.0)), seed, cache=False)
+    model = AutoModel.from_pretrained(checkpoint).eval()
+    predicted, target, degraded = [], [], []
+    starts = range(0, len(examples), batch_size)
+    for start in tqdm(starts, desc=f"eval {Path(checkpoint).name} on {split} (unseen voices)", unit="batch"):
+        items = [examples[i] for i in range(start, min(start + batch_size, len(examples)))]
+        batch = task.collate(items)
+        with torch.no_grad():
+            scores = model.estimate(batch["input_values"], batch["estimates"], batch["attention_mask"])
+        predicted.append(scores.reshape(-1).float())
+        target.append(batch["labels"].reshape(-1))
+        degraded += [bool(item["degraded"]) for item in items]
+    predicted, target, degraded = torch.cat(predicted), torch.cat(target), torch.tensor(degraded)
+    target = target.clamp(*model.config.si_snr_range)  # predictions live in this range, as in training's validation
+    results = {}
+    for name, keep in (("separator outputs", ~degraded), ("separator outputs + degraded copies", torch.ones_like(degraded))):
+        p, t = predicted[keep], target[keep]
+        results[name] = {"pearson": round(pearson(p, t), 3), "mae_db": round(float((p - t).abs().mean()), 2), "examples": int(keep.sum())}
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zoo eval", description="Evaluate a checkpoint and write the results into its model card.")
     parser.add_argument("checkpoint", help="a checkpoint folder holding recipe.yaml, e.g. checkpoints/convtasnet-zoo-2mix-8k")
     parser.add_argument("--split", default="test", help="corpus split to evaluate on (default: test)")
-    parser.add_argument("--num-examples", type=int, default=200, help="test mixtures per condition (default: 200)")
+    parser.add_argument("--num-examples", type=int, default=200, help="test mixtures per condition (default: 200); for an SI-SNR estimator, mixtures separated by each separator")
     parser.add_argument("--seed", type=int, default=1234, help="mixing seed of the test set (default: 1234)")
     parser.add_argument("--corpus", help="override the recipe's corpus (a folder or a Hub id)")
     parser.add_argument("--no-card", action="store_true", help="print the results without updating the model card")
@@ -92,21 +134,37 @@ def main(argv: list[str] | None = None) -> int:
     recipe = yaml.safe_load(recipe_file.read_text())
     if args.corpus:
         recipe["data"]["corpus"] = args.corpus
-    if recipe["task"] not in {"audio-source-separation", "speech-enhancement"}:
+    if recipe["task"] not in {"audio-source-separation", "speech-enhancement", "speech-quality-assessment"}:
         parser.error(f"zoo eval does not know task {recipe['task']!r} yet")
     results = []
-    for unseen_only, name in ((False, "held-out speakers"), (True, "unseen voices")):
-        metrics = evaluate_separation(str(checkpoint), recipe, args.split, args.num_examples, unseen_only, args.seed)
-        results.append(
-            {
-                "task": recipe["task"],
-                "dataset": f"{recipe['data']['corpus']} ({recipe['data'].get('num_speakers', 2)}-speaker {recipe['data'].get('condition', 'clean')} mixtures, {name})",
-                "split": args.split,
-                "metrics": {k: v for k, v in metrics.items() if k != "examples"},
-                "examples": metrics["examples"],
-            }
-        )
-        print(json.dumps(results[-1]))
+    if recipe["task"] == "speech-quality-assessment":
+        data = recipe["data"]
+        separators = ", ".join(Path(str(s["checkpoint"] if isinstance(s, dict) else s)).name for s in data["separators"])
+        for name, metrics in evaluate_quality(str(checkpoint), recipe, args.split, args.num_examples, args.seed).items():
+            results.append(
+                {
+                    "task": recipe["task"],
+                    "dataset": f"{data['corpus']} ({data.get('num_speakers', 2)}-speaker {data.get('condition', 'clean')} mixtures, "
+                    f"unseen voices, {name} of {separators})",
+                    "split": args.split,
+                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
+                    "examples": metrics["examples"],
+                }
+            )
+            print(json.dumps(results[-1]))
+    else:
+        for unseen_only, name in ((False, "held-out speakers"), (True, "unseen voices")):
+            metrics = evaluate_separation(str(checkpoint), recipe, args.split, args.num_examples, unseen_only, args.seed)
+            results.append(
+                {
+                    "task": recipe["task"],
+                    "dataset": f"{recipe['data']['corpus']} ({recipe['data'].get('num_speakers', 2)}-speaker {recipe['data'].get('condition', 'clean')} mixtures, {name})",
+                    "split": args.split,
+                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
+                    "examples": metrics["examples"],
+                }
+            )
+            print(json.dumps(results[-1]))
     if not args.no_card:
         from .hub import update_card_results
 

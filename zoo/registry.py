@@ -42,6 +42,12 @@ MODELS = [
         "DprnnConfig",
         {"audio-source-separation": "DprnnForSourceSeparation", "speech-enhancement": "DprnnForSpeechEnhancement"},
     ),
+    ZooModel(
+        "si_snr_estimator",
+        "zoo.quality.si_snr_estimator",
+        "SiSnrEstimatorConfig",
+        {"speech-quality-assessment": "SiSnrEstimatorForQualityEstimation"},
+    ),
 ]
 
 # task -> (pipeline class path, pipeline type)
@@ -60,11 +66,13 @@ def _auto_class(name: str, task: str) -> type:
 
 AutoModelForSourceSeparation = _auto_class("AutoModelForSourceSeparation", "audio-source-separation")
 AutoModelForSpeechEnhancement = _auto_class("AutoModelForSpeechEnhancement", "speech-enhancement")
+AutoModelForSpeechQualityAssessment = _auto_class("AutoModelForSpeechQualityAssessment", "speech-quality-assessment")
 
 # task -> the Auto class its pipeline loads models with
 AUTO_CLASSES = {
     "audio-source-separation": AutoModelForSourceSeparation,
     "speech-enhancement": AutoModelForSpeechEnhancement,
+    "speech-quality-assessment": AutoModelForSpeechQualityAssessment,
 }
 
 

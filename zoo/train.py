@@ -136,7 +136,8 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
         accelerator.init_trackers("train", config={k: v for k, v in asdict(config).items()})
 
     # ------------------------------------------------------------ 2. data
-    train_set, eval_set = task.train_dataset(), task.eval_dataset()
+    with accelerator.main_process_first():  # a task that caches its data builds it once, not once per process
+        train_set, eval_set = task.train_dataset(), task.eval_dataset()
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.batch_size, shuffle=True, generator=generator,
@@ -238,18 +239,31 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
 
 @torch.no_grad()
 def evaluate(model, loader, task, accelerator) -> dict:
-    """Sum the task's per-example metrics over the whole (sharded) validation set, then average."""
+    """Sum the task's per-example metrics over the whole (sharded) validation set, then average.
+
+    A task with `corpus_metrics(values)` also gets every per-example value, gathered, for scores that are not
+    means (a correlation); names starting with "_" go only there.
+    """
     model.eval()
     totals: dict[str, torch.Tensor] = {}
+    collected: dict[str, list[torch.Tensor]] = {}
+    corpus_metrics = getattr(task, "corpus_metrics", None)
     for batch in loader:
         outputs = model(**batch)
         per_example = task.metrics(batch, outputs)  # name -> (batch,) tensor
         for name, values in per_example.items():
             values = accelerator.gather_for_metrics(values.detach().float())
+            if corpus_metrics is not None:
+                collected.setdefault(name, []).append(values.reshape(-1).cpu())
+            if name.startswith("_"):
+                continue
             totals[name] = totals.get(name, 0.0) + values.sum().cpu()
             totals.setdefault("_count_" + name, 0)
             totals["_count_" + name] += values.numel()
-    return {name: float(totals[name] / max(totals["_count_" + name], 1)) for name in totals if not name.startswith("_count_")}
+    metrics = {name: float(totals[name] / max(totals["_count_" + name], 1)) for name in totals if not name.startswith("_count_")}
+    if corpus_metrics is not None:
+        metrics.update(corpus_metrics({name: torch.cat(parts) for name, parts in collected.items()}))
+    return metrics
 
 
 def save_state(accelerator, run_dir: Path, step: int, keep: int) -> None:

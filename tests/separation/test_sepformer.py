@@ -139,3 +139,18 @@ def test_training_reduces_the_loss():
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 3  # at least 3 dB better than at the start
+
+
+def test_modeling_file_imports_only_torch_and_transformers():
+    # a Hub folder carries this file for `trust_remote_code=True` where zoo is not installed
+    import ast
+    from pathlib import Path
+
+    import zoo.separation.sepformer.modeling_sepformer as modeling
+
+    tree = ast.parse(Path(modeling.__file__).read_text())
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0}
+    assert roots <= {"__future__", "dataclasses", "itertools", "math", "typing", "torch", "transformers"}, roots
+    assert relative == {"configuration_sepformer"}, relative

@@ -43,7 +43,7 @@ def test_train_writes_a_hub_layout_checkpoint(tiny_recipe):
 def test_killed_run_resumes_without_losing_a_step(tiny_recipe, tmp_path):
     """Kill -9 mid-run, --resume, and end with exactly the weights of an uninterrupted run."""
     recipe = _recipe(tiny_recipe)
-    recipe["training"].update(max_steps=30, save_every=5, eval_every=15)
+    recipe["training"].update(max_steps=16, save_every=4, eval_every=8)
     killed = dict(recipe, output_dir=str(tmp_path / "killed_out"), run_dir=str(tmp_path / "killed_run"))
     straight = dict(recipe, output_dir=str(tmp_path / "straight_out"), run_dir=str(tmp_path / "straight_run"))
     for name, r in (("killed", killed), ("straight", straight)):
@@ -53,19 +53,19 @@ def test_killed_run_resumes_without_losing_a_step(tiny_recipe, tmp_path):
     proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = Path(killed["run_dir"])
     deadline = time.time() + 120
-    while not (run_dir / "state_10").exists() and proc.poll() is None and time.time() < deadline:
+    while not (run_dir / "state_8").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = sorted(int(p.name.split("_")[1]) for p in run_dir.glob("state_*"))
-    assert saved and saved[-1] < 30, f"the run was not interrupted mid-way (states: {saved})"
+    assert saved and saved[-1] < 16, f"the run was not interrupted mid-way (states: {saved})"
 
     subprocess.run(command + ["--resume"], env=ENV, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "zoo.cli", "train", str(tmp_path / "straight.yaml")], env=ENV, check=True, capture_output=True)
     resumed = json.loads((run_dir / "summary.json").read_text())
-    assert resumed["steps"] == 30
-    a = load_file(str(run_dir / "state_30" / "model.safetensors"))
-    b = load_file(str(Path(straight["run_dir"]) / "state_30" / "model.safetensors"))
+    assert resumed["steps"] == 16
+    a = load_file(str(run_dir / "state_16" / "model.safetensors"))
+    b = load_file(str(Path(straight["run_dir"]) / "state_16" / "model.safetensors"))
     for key in b:
         torch.testing.assert_close(a[key], b[key], msg=f"{key} differs after resume")
 

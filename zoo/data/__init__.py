@@ -3,6 +3,7 @@
 - `zoo.data.text`: English sentences from fortunes, WordNet and GCIDE (`harvest_sentences`, `normalize_text`);
 - `zoo.data.speech`: multi-speaker speech from espeak-ng and flite (`build_speech`);
 - `zoo.data.mixtures`: LibriMix / WHAM! / WHAMR!-style mixtures (`build_mixtures`) and on-the-fly mixing (`DynamicMixer`);
+- `zoo.data.separated`: a separator's outputs on dynamic mixtures with their true SI-SNR, for SI-SNR estimators;
 - `zoo.data.events`: ESC-50-style labelled and captioned sound events from fluidsynth and sox (`build_events`);
 - `zoo.data.hub`: `load_corpus` for these folders, local copies of real datasets and Hub ids;
 - `zoo.data.cli`: `zoo data speech|mixtures|events|sentences`.

@@ -10,6 +10,7 @@ cross-faded in.
 from __future__ import annotations
 
 import itertools
+import os
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,11 @@ class AudioSourceSeparationPipeline(ChunkPipeline):
         overlap_s: overlap between chunks in seconds (default 1).
         sampling_rate: rate of an array input.
         output_sampling_rate: rate of the returned sources; defaults to the input's.
-        estimator: a `SiSnrEstimator`-like model (callable as `estimator(mixture, estimates) -> (batch, sources)`
-            SI-SNR in dB) used to fill `estimated_si_snr`.
+        estimator: what fills `estimated_si_snr` (also accepted when the pipeline is built): a blind SI-SNR
+            estimator model (anything with `.estimate(mixture, estimates) -> (batch, sources)` dB and a
+            `config.sampling_rate`, e.g. `SiSnrEstimatorForQualityEstimation`; the sources are resampled to its rate),
+            a local folder or Hub id of such a checkpoint, or a callable `estimator(mixture (batch, time),
+            estimates (batch, sources, time)) -> (batch, sources)` SI-SNR in dB at the separator's rate.
     """
 
     _load_processor = False
@@ -42,9 +46,11 @@ class AudioSourceSeparationPipeline(ChunkPipeline):
 
     def __init__(self, *args, estimator=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.estimator = estimator
+        self.estimator = load_estimator(estimator)
 
-    def _sanitize_parameters(self, chunk_length_s=None, overlap_s=None, sampling_rate=None, output_sampling_rate=None, **kwargs):
+    def _sanitize_parameters(
+        self, chunk_length_s=None, overlap_s=None, sampling_rate=None, output_sampling_rate=None, estimator=None, **kwargs
+    ):
         preprocess = {}
         if chunk_length_s is not None:
             preprocess["chunk_length_s"] = chunk_length_s
@@ -55,6 +61,8 @@ class AudioSourceSeparationPipeline(ChunkPipeline):
         postprocess = {}
         if output_sampling_rate is not None:
             postprocess["output_sampling_rate"] = output_sampling_rate
+        if estimator is not None:
+            postprocess["estimator"] = load_estimator(estimator)
         return preprocess, {}, postprocess
 
     @property
@@ -121,7 +129,7 @@ class AudioSourceSeparationPipeline(ChunkPipeline):
                 best, best_score = perm, score
         return best
 
-    def postprocess(self, model_outputs, output_sampling_rate=None):
+    def postprocess(self, model_outputs, output_sampling_rate=None, estimator=None):
         first = model_outputs[0]
         total, overlap = int(_item(first["total"])), int(_item(first["overlap"]))
         input_sr = int(_item(first["input_sampling_rate"]))
@@ -147,10 +155,9 @@ class AudioSourceSeparationPipeline(ChunkPipeline):
             sources[:, start : start + span] = previous * (1 - fade) + chunk[:, :span] * fade
             sources[:, start + span : start + length] = chunk[:, span:]
         scores = [None] * num_sources
-        if self.estimator is not None:
-            with torch.no_grad():
-                est = self.estimator(torch.from_numpy(mixture)[None], torch.from_numpy(sources)[None])
-            scores = [float(v) for v in torch.as_tensor(est).reshape(-1)]
+        estimator = estimator if estimator is not None else self.estimator
+        if estimator is not None:
+            scores = self._estimate_si_snr(estimator, mixture, sources)
         out_sr = int(output_sampling_rate or input_sr)
         return [
             {
@@ -163,11 +170,58 @@ class AudioSourceSeparationPipeline(ChunkPipeline):
         ]
 
 
+    def _estimate_si_snr(self, estimator, mixture: np.ndarray, sources: np.ndarray) -> list[float]:
+        """One SI-SNR (dB) per source; `mixture` is `(time,)`, `sources` `(num_sources, time)` at the separator's rate."""
+        with torch.no_grad():
+            if hasattr(estimator, "estimate"):
+                rate = getattr(getattr(estimator, "config", None), "sampling_rate", None)
+                if rate is not None and int(rate) != self.model_sampling_rate:
+                    mixture = resample(mixture, self.model_sampling_rate, int(rate))
+                    sources = resample(sources, self.model_sampling_rate, int(rate))
+                scores = estimator.estimate(mixture[None], sources[None])
+            else:
+                scores = estimator(torch.from_numpy(mixture)[None], torch.from_numpy(sources)[None])
+        scores = torch.as_tensor(scores).detach().float().cpu().reshape(-1)
+        if scores.numel() != sources.shape[0]:
+            raise ValueError(f"the estimator returned {scores.numel()} scores for {sources.shape[0]} sources; it must return (batch, sources)")
+        return [float(v) for v in scores]
+
+
+def load_estimator(estimator):
+    """The `estimator=` of a separation pipeline, ready to call: a path or Hub id is loaded with `AutoModel`.
+
+    Args:
+        estimator: None, a model with `.estimate(mixture, estimates)`, a callable
+            `estimator(mixture, estimates) -> (batch, sources)`, or a folder / Hub id of an estimator checkpoint.
+    """
+    if estimator is None or hasattr(estimator, "estimate"):
+        return estimator
+    if isinstance(estimator, (str, os.PathLike)):
+        from transformers import AutoModel
+
+        from ..registry import register_all
+
+        register_all()  # a zoo checkpoint's model type must be known to AutoModel
+        model = AutoModel.from_pretrained(os.fspath(estimator)).eval()
+        if not hasattr(model, "estimate"):
+            raise ValueError(
+                f"estimator={os.fspath(estimator)!r} loads a {type(model).__name__}, which has no .estimate(mixture, estimates); "
+                "pass an SI-SNR estimator checkpoint such as one trained with recipes/sisnr-estimator-zoo-8k.yaml"
+            )
+        return model
+    if callable(estimator):
+        return estimator
+    raise TypeError(
+        f"estimator must be a model with .estimate, a callable estimator(mixture, estimates), or a checkpoint path / Hub id; "
+        f"got {type(estimator).__name__}"
+    )
+
+
 class SpeechEnhancementPipeline(AudioSourceSeparationPipeline):
     """Estimate clean speech from a noisy input; returns the same list of dicts with one entry, `label` "speech"."""
 
-    def postprocess(self, model_outputs, output_sampling_rate=None):
-        outputs = super().postprocess(model_outputs, output_sampling_rate)
+    def postprocess(self, model_outputs, output_sampling_rate=None, estimator=None):
+        outputs = super().postprocess(model_outputs, output_sampling_rate, estimator)
         outputs[0]["label"] = "speech"
         return outputs
 

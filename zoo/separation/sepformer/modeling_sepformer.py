@@ -143,6 +143,7 @@ class SepformerAttention(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor, across_chunks: bool) -> torch.Tensor:
+        """Returns `(batch, num_chunks, chunk_size, width)`, or `(batch, chunk_size, num_chunks, width)` when `across_chunks`."""
         batch, num_chunks, chunk_size, width = chunks.shape
         qkv = self.in_proj(chunks).view(batch, num_chunks, chunk_size, 3, self.num_heads, self.head_dim)
         # SDPA's fused CPU kernel takes 4-d (sequences, heads, length, head_dim) inputs only, strided is fine
@@ -154,12 +155,12 @@ class SepformerAttention(nn.Module):
         attended = nn.functional.scaled_dot_product_attention(
             query, key, value, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
-        if across_chunks:
-            attended = attended.view(batch, chunk_size, self.num_heads, num_chunks, self.head_dim).permute(0, 3, 1, 2, 4)
-        else:
-            attended = attended.view(batch, num_chunks, self.num_heads, chunk_size, self.head_dim).permute(0, 1, 3, 2, 4)
-        # (batch, num_chunks, chunk_size, heads, head_dim)
-        return self.out_proj(attended.reshape(batch, num_chunks, chunk_size, width))
+        # the kernel writes (sequences, length, heads, head_dim) memory: merging the heads is a view, not a copy;
+        # across chunks the result stays (batch, chunk_size, num_chunks, width) for the caller's residual add to
+        # transpose back in the same pass
+        sequences, _, length, _ = attended.shape
+        attended = attended.transpose(1, 2).reshape(batch, sequences // batch, length, width)
+        return self.out_proj(attended)
 
 
 class SepformerTransformerLayer(nn.Module):
@@ -175,9 +176,15 @@ class SepformerTransformerLayer(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor, across_chunks: bool) -> torch.Tensor:
-        chunks = chunks + self.dropout(self.attention(self.attention_norm(chunks), attn_mask, across_chunks))
-        inner = self.dropout(torch.relu(self.ffn_in(self.ffn_norm(chunks))))
-        return chunks + self.dropout(self.ffn_out(inner))
+        attended = self.dropout(self.attention(self.attention_norm(chunks), attn_mask, across_chunks))
+        if across_chunks:
+            chunks = chunks + attended.transpose(1, 2)  # (batch, num_chunks, chunk_size, width), laid out as `chunks`
+        else:
+            chunks = attended.add_(chunks)  # in place on a fresh buffer: one allocation less (autograd-safe for linear)
+        # in-place ReLU and residual on the fresh linear outputs: these (positions x ffn_dim) buffers are the largest
+        # of the forward, and every allocation of that size costs page faults
+        inner = self.dropout(self.ffn_in(self.ffn_norm(chunks)).relu_())
+        return self.dropout(self.ffn_out(inner)).add_(chunks)
 
 
 class SepformerTransformer(nn.Module):
