@@ -14,6 +14,16 @@ from zoo.separation.dprnn.modeling_dprnn import overlap_add, segment
 TINY = dict(num_filters=16, hidden_size=16, rnn_hidden_size=16, chunk_size=10, num_layers=1)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # tiny models gain nothing from a second thread, and on a busy machine every hand-off between threads can cost
+    # a scheduler time slice: a step-by-step LSTM then runs 30x slower on two threads than on one
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def model():
     torch.manual_seed(0)
