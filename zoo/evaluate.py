@@ -27,9 +27,14 @@ def separation_scores(estimates: np.ndarray, references: np.ndarray, mixture: np
     SDR comes from mir_eval's BSS Eval (which also picks the best permutation); SI-SNR from `zoo.metrics`
     on the permutation mir_eval chose. Shapes: estimates/references `(sources, time)`, mixture `(time,)`.
     """
+    import warnings
+
     import mir_eval
 
     from .metrics import si_snr
+
+    # mir_eval 0.8 deprecates bss_eval_sources in favour of nothing yet; it is still the reference SDR
+    warnings.filterwarnings("ignore", message=".*bss_eval_sources.*", category=FutureWarning)
 
     sdr, _, _, perm = mir_eval.separation.bss_eval_sources(references, estimates, compute_permutation=True)
     mixture_repeated = np.repeat(mixture[None], references.shape[0], axis=0)

@@ -129,6 +129,12 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
     )
     set_seed(config.seed)
     task = get_task(recipe)
+    if not resume and _latest_state(run_dir) is not None:
+        # starting over here would mix two runs' snapshots (and the pruning would delete the new ones)
+        raise FileExistsError(
+            f"run_dir {str(run_dir)!r} holds snapshots of an earlier run ({_latest_state(run_dir).name}); "
+            f"pass --resume to continue it, or --run-dir/another run_dir (or delete it) to start over"
+        )
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))

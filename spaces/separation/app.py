@@ -36,6 +36,13 @@ if "ZOO_ENHANCEMENT_MODEL" in os.environ:
 else:
     ENHANCEMENT_MODEL = str(LOCAL_ENHANCEMENT_MODEL) if LOCAL_ENHANCEMENT_MODEL.is_dir() else None
 
+LOCAL_ESTIMATOR = REPO_ROOT / "checkpoints" / "sisnr-estimator-zoo-8k"
+# the blind SI-SNR estimator (REAL-M) fills "estimated SI-SNR" when its checkpoint exists; ZOO_ESTIMATOR_MODEL overrides
+if "ZOO_ESTIMATOR_MODEL" in os.environ:
+    ESTIMATOR_MODEL = os.environ["ZOO_ESTIMATOR_MODEL"] or None
+else:
+    ESTIMATOR_MODEL = str(LOCAL_ESTIMATOR) if LOCAL_ESTIMATOR.is_dir() else None
+
 MAX_SECONDS = 60.0  # longer inputs are refused with a gr.Error: it bounds the work one request costs a CPU Space
 MIN_SECONDS = 0.05  # shorter is not speech; the model also needs at least one encoder frame
 MAX_FILE_SIZE = "20mb"  # an upload limit for gradio; 60 s of 48 kHz stereo 16-bit wav is 11 MB
@@ -55,7 +62,7 @@ track per speaker with its spectrogram. Model: `{MODEL}` (Conv-TasNet from the z
 def load_pipeline(task: str, model: str):
     """A pipeline for `task`, loaded once per process, with one warm-up call so the first user does not wait."""
     try:
-        pipe = pipeline(task, model=model, device="cpu")
+        pipe = pipeline(task, model=model, device="cpu", estimator=ESTIMATOR_MODEL if task == "audio-source-separation" else None)
     except OSError as err:
         raise RuntimeError(
             f"could not load the {task} model {model!r} ({err}); point ZOO_SEPARATION_MODEL / ZOO_ENHANCEMENT_MODEL "

@@ -79,6 +79,12 @@ def test_bad_recipe_values_are_named(tiny_recipe):
         train_main(["nope.yaml"])
 
 
+def test_fresh_run_refuses_a_used_run_dir(tiny_recipe):
+    train_main([str(tiny_recipe), "--set", "training.max_steps=3"])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_main([str(tiny_recipe), "--set", "training.max_steps=3"])
+
+
 @pytest.mark.slow
 def test_two_process_ddp_over_gloo(tiny_recipe):
     """`accelerate launch --cpu --num_processes 2` runs the same loop with DDP and saves one checkpoint."""

@@ -55,6 +55,17 @@ def tiny_separation_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_estimator_checkpoint(tmp_path_factory) -> Path:
+    """A random-weights blind SI-SNR estimator, so the Space shows estimates without the shipped one."""
+    import zoo
+
+    folder = tmp_path_factory.mktemp("tiny-estimator-8k")
+    config = zoo.SiSnrEstimatorConfig(num_filters=16, hidden_channels=8, num_blocks=2, mlp_channels=8)
+    zoo.SiSnrEstimatorForQualityEstimation(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_enhancement_checkpoint(tmp_path_factory) -> Path:
     return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-enh-16k"), "ConvTasNetForSpeechEnhancement", 1, 16000)
 
@@ -75,7 +86,7 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpoint, tmp_path_factory):
+def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpoint, tiny_estimator_checkpoint, tmp_path_factory):
     """`zoo demo` on a free port, its Spaces pointed at the tiny checkpoints; yields the URL, then stops it."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("demo")  # not the repo root: the Spaces must not depend on the cwd
@@ -86,6 +97,7 @@ def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpo
         "GRADIO_ANALYTICS_ENABLED": "False",
         "ZOO_SEPARATION_MODEL": str(tiny_separation_checkpoint),
         "ZOO_ENHANCEMENT_MODEL": str(tiny_enhancement_checkpoint),
+        "ZOO_ESTIMATOR_MODEL": str(tiny_estimator_checkpoint),
     }
     command = [sys.executable, "-m", "zoo.cli", "demo", "--port", str(port), "--spaces-dir", str(SPACES_DIR)]
     with open(log_path, "wb") as log:

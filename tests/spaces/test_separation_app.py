@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -15,9 +16,10 @@ APP = Path(__file__).resolve().parents[2] / "spaces" / "separation" / "app.py"
 EXAMPLE = APP.parent / "examples" / "mix_male_female.wav"
 
 
-def load_app(monkeypatch, separation_model, enhancement_model=""):
+def load_app(monkeypatch, separation_model, enhancement_model="", estimator_model=""):
     """A fresh import of app.py, which reads its model paths from the environment at import time."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ZOO_ESTIMATOR_MODEL", str(estimator_model))
     monkeypatch.setenv("ZOO_SEPARATION_MODEL", str(separation_model))
     monkeypatch.setenv("ZOO_ENHANCEMENT_MODEL", str(enhancement_model))
     return import_space(Space("separation", APP))
@@ -48,7 +50,14 @@ def test_separate_an_example(app):
         rate, samples = audio
         assert rate == 8000 and samples.dtype == np.int16 and samples.shape == (28000,)
         assert image.shape == mixture_image.shape
-        assert si_snr == app.NO_ESTIMATE
+        assert si_snr == app.NO_ESTIMATE  # ZOO_ESTIMATOR_MODEL="" turns the estimator off
+
+
+def test_separate_with_an_estimator(monkeypatch, tiny_separation_checkpoint, tiny_estimator_checkpoint):
+    app = load_app(monkeypatch, tiny_separation_checkpoint, estimator_model=tiny_estimator_checkpoint)
+    _, *per_source = app.separate(str(EXAMPLE))
+    for si_snr in per_source[2::3]:
+        assert re.fullmatch(r"-?\d+\.\d dB \(estimated, no reference needed\)", si_snr), si_snr
 
 
 def test_si_snr_text(app):
