@@ -46,13 +46,31 @@ def separation_scores(estimates: np.ndarray, references: np.ndarray, mixture: np
     return {"si_snri": si - si_mix, "sdri": float(np.mean(sdr) - np.mean(sdr_mix)), "si_snr": si}
 
 
-def evaluate_separation(checkpoint: str, recipe: dict, split: str, num_examples: int, unseen_only: bool, seed: int) -> dict:
-    from tqdm.auto import tqdm
-    from transformers import AutoModel
+def enhancement_scores(estimate: np.ndarray, reference: np.ndarray, mixture: np.ndarray, sampling_rate: int) -> dict:
+    """PESQ (`pesq` package; wide-band at 16 kHz, narrow-band at 8 kHz) and STOI (`pystoi`) of one enhanced
+    signal, and of the noisy input for reference. Shapes: `(time,)`. A PESQ the package cannot compute (no
+    speech found) is left out rather than counted as a number."""
+    from pesq import PesqError, pesq
+    from pystoi import stoi
 
+    scores = {}
+    mode = "wb" if sampling_rate == 16000 else "nb"
+    try:
+        scores["pesq"] = float(pesq(sampling_rate, reference, estimate, mode))
+        scores["pesq_input"] = float(pesq(sampling_rate, reference, mixture, mode))
+    except PesqError:
+        pass
+    scores["stoi"] = float(stoi(reference, estimate, sampling_rate, extended=False))
+    scores["stoi_input"] = float(stoi(reference, mixture, sampling_rate, extended=False))
+    return scores
+
+
+def evaluate_separation(checkpoint: str, recipe: dict, split: str, num_examples: int, unseen_only: bool, seed: int) -> dict:
     from datasets import load_from_disk
+    from tqdm.auto import tqdm
 
     from .data.mixtures import DynamicMixer
+    from .registry import AUTO_CLASSES
 
     data = recipe["data"]
     speech = load_from_disk(data["corpus"])[split]
@@ -70,7 +88,8 @@ def evaluate_separation(checkpoint: str, recipe: dict, split: str, num_examples:
         length=num_examples,
         split=split,
     )
-    model = AutoModel.from_pretrained(checkpoint).eval()
+    model = AUTO_CLASSES[recipe["task"]].from_pretrained(checkpoint).eval()
+    rate = int(data["sampling_rate"])
     totals: dict[str, list[float]] = {}
     for index in tqdm(range(len(mixer)), desc=f"eval {Path(checkpoint).name} on {split}{' (unseen voices)' if unseen_only else ''}"):
         item = mixer[index]
@@ -78,7 +97,10 @@ def evaluate_separation(checkpoint: str, recipe: dict, split: str, num_examples:
         references = np.asarray(item["sources"], dtype=np.float32)
         with torch.no_grad():
             estimates = model(torch.from_numpy(mixture)[None]).waveforms[0].numpy().astype(np.float64)
-        for name, value in separation_scores(estimates, references.astype(np.float64), mixture.astype(np.float64)).items():
+        scores = separation_scores(estimates, references.astype(np.float64), mixture.astype(np.float64))
+        if recipe["task"] == "speech-enhancement":
+            scores |= enhancement_scores(estimates[0], references[0].astype(np.float64), mixture.astype(np.float64), rate)
+        for name, value in scores.items():
             totals.setdefault(name, []).append(value)
     return {name: round(float(np.mean(values)), 2) for name, values in totals.items()} | {"examples": len(mixer)}
 
@@ -123,6 +145,14 @@ def evaluate_quality(checkpoint: str, recipe: dict, split: str, num_examples: in
     return results
 
 
+def _condition_name(recipe: dict) -> str:
+    data = recipe["data"]
+    condition = data.get("condition", "clean")
+    if recipe["task"] == "speech-enhancement":
+        return f"{condition} speech"
+    return f"{data.get('num_speakers', 2)}-speaker {condition} mixtures"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zoo eval", description="Evaluate a checkpoint and write the results into its model card.")
     parser.add_argument("checkpoint", help="a checkpoint folder holding recipe.yaml, e.g. checkpoints/convtasnet-zoo-2mix-8k")
@@ -163,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(
                 {
                     "task": recipe["task"],
-                    "dataset": f"{recipe['data']['corpus']} ({recipe['data'].get('num_speakers', 2)}-speaker {recipe['data'].get('condition', 'clean')} mixtures, {name})",
+                    "dataset": f"{recipe['data']['corpus']} ({_condition_name(recipe)}, {name})",
                     "split": args.split,
                     "metrics": {k: v for k, v in metrics.items() if k != "examples"},
                     "examples": metrics["examples"],
