@@ -20,16 +20,8 @@ from .metrics import si_snr
 from .registry import model_classes
 
 
-class SeparationTask:
-    """Source separation / enhancement trained on mixtures made on the fly from a speech corpus.
-
-    Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id), `num_speakers`, `sampling_rate`,
-    `condition` (clean | noisy | reverb), `segment_seconds`, `train_examples` (mixtures per epoch),
-    `validation_examples`, `validation_seconds`.
-    """
-
-    metric_for_best = "si_snri"
-    greater_is_better = True
+class RecipeTask:
+    """What every task shares: the recipe, and the model it names, built for the recipe's task."""
 
     def __init__(self, recipe: dict):
         self.recipe = recipe
@@ -44,6 +36,18 @@ class SeparationTask:
                 f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.data['sampling_rate']}; make them equal in the recipe"
             )
         return heads[self.recipe["task"]](config)
+
+
+class SeparationTask(RecipeTask):
+    """Source separation / enhancement trained on mixtures made on the fly from a speech corpus.
+
+    Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id), `num_speakers`, `sampling_rate`,
+    `condition` (clean | noisy | reverb), `segment_seconds`, `train_examples` (mixtures per epoch),
+    `validation_examples`, `validation_seconds`.
+    """
+
+    metric_for_best = "si_snri"
+    greater_is_better = True
 
     def _mixer(self, split: str, examples: int, seconds: float, seed: int):
         from .data.mixtures import DynamicMixer
@@ -99,7 +103,7 @@ class SeparationTask:
         return [str(self.data["corpus"])]
 
 
-class QualityEstimationTask:
+class QualityEstimationTask(RecipeTask):
     """Blind SI-SNR estimation (REAL-M): score a separator's output from the mixture and that output alone.
 
     The data are the outputs of the zoo's own separator checkpoints on mixtures made from a speech corpus (train
@@ -118,20 +122,6 @@ class QualityEstimationTask:
 
     metric_for_best = "pearson"
     greater_is_better = True
-
-    def __init__(self, recipe: dict):
-        self.recipe = recipe
-        self.data = recipe["data"]
-        self.seed = int(recipe.get("training", {}).get("seed", 0))
-
-    def build_model(self):
-        config_cls, heads = model_classes(self.recipe["model"]["type"])
-        config = config_cls(**self.recipe["model"].get("config", {}))
-        if config.sampling_rate != self.data["sampling_rate"]:
-            raise ValueError(
-                f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.data['sampling_rate']}; make them equal in the recipe"
-            )
-        return heads[self.recipe["task"]](config)
 
     def separated(self, speech, split: str, num_mixtures: int, seconds: float, seed: int, cache: bool = True, progress: bool = True):
         """`zoo.data.separated.SeparatedEstimates` of the recipe's separators on `num_mixtures` mixtures of `speech`."""
