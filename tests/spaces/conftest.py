@@ -85,20 +85,13 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpoint, tiny_estimator_checkpoint, tmp_path_factory):
-    """`zoo demo` on a free port, its Spaces pointed at the tiny checkpoints; yields the URL, then stops it."""
+def serve_demo(workdir: Path, models: dict[str, str]):
+    """Run `zoo demo` on a free port with the ZOO_*_MODEL variables in `models` (the others unset, so the Spaces
+    use the checkpoints shipped in the repo); yield its URL once it answers, then stop it."""
     port = free_port()
-    workdir = tmp_path_factory.mktemp("demo")  # not the repo root: the Spaces must not depend on the cwd
     log_path = workdir / "zoo-demo.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "ZOO_SEPARATION_MODEL": str(tiny_separation_checkpoint),
-        "ZOO_ENHANCEMENT_MODEL": str(tiny_enhancement_checkpoint),
-        "ZOO_ESTIMATOR_MODEL": str(tiny_estimator_checkpoint),
-    }
+    env = {key: value for key, value in os.environ.items() if not (key.startswith("ZOO_") and key.endswith("_MODEL"))}
+    env |= {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **models}
     command = [sys.executable, "-m", "zoo.cli", "demo", "--port", str(port), "--spaces-dir", str(SPACES_DIR)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -129,6 +122,26 @@ def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpo
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpoint, tiny_estimator_checkpoint, tmp_path_factory):
+    """`zoo demo` with its Spaces pointed at tiny random checkpoints (fast, independent of the shipped weights)."""
+    # the working directory is not the repo root: the Spaces must not depend on the cwd
+    yield from serve_demo(
+        tmp_path_factory.mktemp("demo"),
+        {
+            "ZOO_SEPARATION_MODEL": str(tiny_separation_checkpoint),
+            "ZOO_ENHANCEMENT_MODEL": str(tiny_enhancement_checkpoint),
+            "ZOO_ESTIMATOR_MODEL": str(tiny_estimator_checkpoint),
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def shipped_demo_url(chromium_path, tmp_path_factory):
+    """`zoo demo` exactly as README command 1 runs it: the checkpoints shipped in checkpoints/, no overrides."""
+    yield from serve_demo(tmp_path_factory.mktemp("shipped-demo"), {})
 
 
 @pytest.fixture(scope="session")
