@@ -62,7 +62,9 @@ track per speaker with its spectrogram. Model: `{MODEL}` (Conv-TasNet from the z
 def load_pipeline(task: str, model: str):
     """A pipeline for `task`, loaded once per process, with one warm-up call so the first user does not wait."""
     try:
-        pipe = pipeline(task, model=model, device="cpu", estimator=ESTIMATOR_MODEL if task == "audio-source-separation" else None)
+        # the estimator was trained on 2-speaker separator outputs: its scores mean nothing for enhanced speech
+        estimator = ESTIMATOR_MODEL if task == "audio-source-separation" else None
+        pipe = pipeline(task, model=model, device="cpu", estimator=estimator)
     except OSError as err:
         raise RuntimeError(
             f"could not load the {task} model {model!r} ({err}); point ZOO_SEPARATION_MODEL / ZOO_ENHANCEMENT_MODEL "

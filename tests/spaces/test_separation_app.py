@@ -115,7 +115,7 @@ def test_space_readme_header_and_requirements():
     assert header["sdk_version"] == gr.__version__, (
         "bump sdk_version in spaces/separation/README.md to the gradio in use"
     )
-    assert header["models"] == ["zoo-models/convtasnet-zoo-2mix-8k"]
+    assert header["models"] == ["zoo-models/convtasnet-zoo-2mix-8k", "zoo-models/sisnr-estimator-zoo-8k"]
     assert header["license"] == "apache-2.0"
     assert len(header["short_description"]) <= 60  # the Hub's limit
     for key in ("title", "emoji", "colorFrom", "colorTo"):
