@@ -9,6 +9,7 @@ cross-faded in.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from typing import Any
@@ -197,24 +198,30 @@ def load_estimator(estimator):
     if estimator is None or hasattr(estimator, "estimate"):
         return estimator
     if isinstance(estimator, (str, os.PathLike)):
-        from transformers import AutoModel
-
-        from ..registry import register_all
-
-        register_all()  # a zoo checkpoint's model type must be known to AutoModel
-        model = AutoModel.from_pretrained(os.fspath(estimator)).eval()
-        if not hasattr(model, "estimate"):
-            raise ValueError(
-                f"estimator={os.fspath(estimator)!r} loads a {type(model).__name__}, which has no .estimate(mixture, estimates); "
-                "pass an SI-SNR estimator checkpoint such as one trained with recipes/sisnr-estimator-zoo-8k.yaml"
-            )
-        return model
+        return _load_estimator_checkpoint(os.fspath(estimator))
     if callable(estimator):
         return estimator
     raise TypeError(
         f"estimator must be a model with .estimate, a callable estimator(mixture, estimates), or a checkpoint path / Hub id; "
         f"got {type(estimator).__name__}"
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _load_estimator_checkpoint(path: str):
+    """An estimator checkpoint, loaded once per process: `estimator=` given per call would otherwise reload it."""
+    from transformers import AutoModel
+
+    from ..registry import register_all
+
+    register_all()  # a zoo checkpoint's model type must be known to AutoModel
+    model = AutoModel.from_pretrained(path).eval()
+    if not hasattr(model, "estimate"):
+        raise ValueError(
+            f"estimator={path!r} loads a {type(model).__name__}, which has no .estimate(mixture, estimates); "
+            "pass an SI-SNR estimator checkpoint such as one trained with recipes/sisnr-estimator-zoo-8k.yaml"
+        )
+    return model
 
 
 class SpeechEnhancementPipeline(AudioSourceSeparationPipeline):
