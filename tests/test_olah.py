@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +21,8 @@ import torch
 
 import zoo
 from zoo import hub
+
+from .servers import free_port, serving
 
 REPO_ID = "zoo-test/convtasnet-tiny"
 TINY = dict(num_filters=16, bottleneck_channels=8, hidden_channels=16, skip_channels=8, num_blocks=2, num_repeats=1)
@@ -72,12 +72,6 @@ WITHOUT_ZOO = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def git(*args, cwd):
     subprocess.run(
         ["git", "-c", "user.name=zoo", "-c", "user.email=zoo@localhost", "-c", "commit.gpgsign=false", *args],
@@ -104,35 +98,10 @@ def olah(tmp_path_factory):
     np.save(work / "input.npy", mixture)
 
     port = free_port()
-    log = open(work / "olah.log", "w")
-    server = subprocess.Popen(
-        [str(OLAH_PYTHON), str(SERVE), "--mirrors", str(work / "mirrors"), "--port", str(port), "--workdir", str(work / "olah")],
-        cwd=work, stdout=log, stderr=subprocess.STDOUT,
-    )
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"olah exited with {server.returncode}:\n{(work / 'olah.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/api/models/{REPO_ID}/revision/main", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"olah did not answer on {endpoint} within 60 s:\n{(work / 'olah.log').read_text()}")
-            time.sleep(0.3)
+    command = [str(OLAH_PYTHON), str(SERVE), "--mirrors", str(work / "mirrors"), "--port", str(port), "--workdir", str(work / "olah")]
+    with serving(command, f"{endpoint}/api/models/{REPO_ID}/revision/main", work / "olah.log", 60, "olah", cwd=work):
         yield endpoint, work
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def run_child(script: str, endpoint: str, work: Path, name: str) -> subprocess.CompletedProcess:

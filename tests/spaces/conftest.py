@@ -7,14 +7,12 @@ bundled driver; `playwright install` is never needed. They skip, saying so, when
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from ..servers import free_port, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPACES_DIR = REPO_ROOT / "spaces"
@@ -70,12 +68,6 @@ def tiny_enhancement_checkpoint(tmp_path_factory) -> Path:
     return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-enh-16k"), "ConvTasNetForSpeechEnhancement", 1, 16000)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not os.access(CHROMIUM, os.X_OK):
@@ -89,39 +81,12 @@ def serve_demo(workdir: Path, models: dict[str, str]):
     """Run `zoo demo` on a free port with the ZOO_*_MODEL variables in `models` (the others unset, so the Spaces
     use the checkpoints shipped in the repo); yield its URL once it answers, then stop it."""
     port = free_port()
-    log_path = workdir / "zoo-demo.log"
     env = {key: value for key, value in os.environ.items() if not (key.startswith("ZOO_") and key.endswith("_MODEL"))}
     env |= {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **models}
     command = [sys.executable, "-m", "zoo.cli", "demo", "--port", str(port), "--spaces-dir", str(SPACES_DIR)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"`zoo demo` exited with {process.returncode} before serving:\n{log_path.read_text()[-3000:]}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"`zoo demo` did not serve {url} within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}"
-                )
-            time.sleep(0.5)
+    with serving(command, url, workdir / "zoo-demo.log", SERVER_START_TIMEOUT_S, "`zoo demo`", cwd=workdir, env=env):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
