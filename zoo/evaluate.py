@@ -3,6 +3,8 @@
     zoo eval checkpoints/convtasnet-zoo-2mix-8k                 # test mixtures of held-out speakers
     zoo eval checkpoints/convtasnet-zoo-2mix-8k --no-card       # print only
     zoo eval checkpoints/sisnr-estimator-zoo-8k                 # a blind SI-SNR estimator: Pearson and MAE
+    zoo eval --table checkpoints/convtasnet-zoo-2mix-8k checkpoints/sepformer-zoo-2mix-8k ...
+                                                                # one table: every model on every test condition
 
 The test set comes from the recipe stored in the checkpoint (`recipe.yaml`): the same corpus and mixing
 settings as training, on the `test` split, whose speakers never appear in training. An SI-SNR estimator
@@ -145,6 +147,64 @@ def evaluate_quality(checkpoint: str, recipe: dict, split: str, num_examples: in
     return results
 
 
+# the test conditions of `zoo eval --table`, like the SepFormer paper's table: (column, speakers, condition)
+TABLE_CONDITIONS = (
+    ("2-mix", 2, "clean"),
+    ("3-mix", 3, "clean"),
+    ("2-mix + noise (WHAM!-style)", 2, "noisy"),
+    ("2-mix + noise + reverb (WHAMR!-style)", 2, "reverb"),
+)
+
+
+def evaluate_table(checkpoints: list[str], split: str, num_examples: int, seed: int) -> tuple[dict, str]:
+    """Every separation checkpoint on every test condition with its number of speakers, unseen voices only.
+
+    Returns `({checkpoint: [result, ...]}, markdown)`: the results in `update_card_results` form and one table,
+    a row per model and a column per condition (SI-SNRi / SDRi in dB), "n/a" where the model's number of speakers
+    does not fit the condition. The mixtures are the same for every model (same corpus, split and seed).
+    """
+    from transformers import AutoConfig
+
+    rows, results = [], {}
+    for checkpoint in checkpoints:
+        recipe = yaml.safe_load((Path(checkpoint) / "recipe.yaml").read_text())
+        if recipe["task"] != "audio-source-separation":
+            raise ValueError(f"--table compares source separation checkpoints; {checkpoint} is {recipe['task']!r}")
+        config = AutoConfig.from_pretrained(checkpoint)
+        cells, results[checkpoint] = [], []
+        for column, speakers, condition in TABLE_CONDITIONS:
+            if speakers != config.num_speakers:
+                cells.append("n/a")
+                continue
+            test = {**recipe, "data": {**recipe["data"], "num_speakers": speakers, "condition": condition}}
+            metrics = evaluate_separation(checkpoint, test, split, num_examples, True, seed)
+            cells.append(f"{metrics['si_snri']:.2f} / {metrics['sdri']:.2f}")
+            results[checkpoint].append(
+                {
+                    "task": recipe["task"],
+                    "dataset": f"{recipe['data']['corpus']} ({_condition_name(test)}, unseen voices)",
+                    "split": split,
+                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
+                    "examples": metrics["examples"],
+                }
+            )
+            print(json.dumps(results[checkpoint][-1]))
+        from .registry import AUTO_CLASSES
+
+        parameters = AUTO_CLASSES[recipe["task"]].from_pretrained(checkpoint).num_parameters() / 1e6
+        rows.append(f"| {Path(checkpoint).name} | {config.model_type} | {parameters:.2f} M | " + " | ".join(cells) + " |")
+    header = "| Model | Architecture | Parameters | " + " | ".join(c[0] for c in TABLE_CONDITIONS) + " |"
+    rule = "|" + "---|" * (3 + len(TABLE_CONDITIONS))
+    corpus = yaml.safe_load((Path(checkpoints[0]) / "recipe.yaml").read_text())["data"]["corpus"]
+    caption = (
+        f"SI-SNRi / SDRi (dB) on {num_examples} {split} mixtures per condition of unseen voices (espeak-ng en-029, flite rms: "
+        f"TTS voices never used in training) from {corpus}, mixed with seed {seed}; the same mixtures for every model. "
+        "Noise: sox / fluidsynth noise at WHAM!-like SNRs; reverb: pyroomacoustics rooms, direct-path targets. "
+        "Measured by `zoo eval --table " + " ".join(str(c) for c in checkpoints) + "`."
+    )
+    return results, "\n".join([caption, "", header, rule, *rows])
+
+
 def _condition_name(recipe: dict) -> str:
     data = recipe["data"]
     condition = data.get("condition", "clean")
@@ -155,18 +215,31 @@ def _condition_name(recipe: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zoo eval", description="Evaluate a checkpoint and write the results into its model card.")
-    parser.add_argument("checkpoint", help="a checkpoint folder holding recipe.yaml, e.g. checkpoints/convtasnet-zoo-2mix-8k")
+    parser.add_argument("checkpoint", nargs="+", help="a checkpoint folder holding recipe.yaml, e.g. checkpoints/convtasnet-zoo-2mix-8k (several with --table)")
+    parser.add_argument("--table", action="store_true", help="separation checkpoints only: evaluate every one on the 2-mix, 3-mix, noisy and reverberant test sets of unseen voices and write one comparison table into each card")
     parser.add_argument("--split", default="test", help="corpus split to evaluate on (default: test)")
     parser.add_argument("--num-examples", type=int, default=200, help="test mixtures per condition (default: 200); for an SI-SNR estimator, mixtures separated by each separator")
     parser.add_argument("--seed", type=int, default=1234, help="mixing seed of the test set (default: 1234)")
     parser.add_argument("--corpus", help="override the recipe's corpus (a folder or a Hub id)")
     parser.add_argument("--no-card", action="store_true", help="print the results without updating the model card")
     args = parser.parse_args(argv)
-    checkpoint = Path(args.checkpoint)
-    recipe_file = checkpoint / "recipe.yaml"
-    if not recipe_file.exists():
-        parser.error(f"{recipe_file} not found: evaluate a checkpoint saved by `zoo train`, which stores its recipe")
-    recipe = yaml.safe_load(recipe_file.read_text())
+    missing = [c for c in args.checkpoint if not (Path(c) / "recipe.yaml").exists()]
+    if missing:
+        parser.error(f"{Path(missing[0]) / 'recipe.yaml'} not found: evaluate a checkpoint saved by `zoo train`, which stores its recipe")
+    if args.table:
+        from .hub import update_card_results
+
+        results, table = evaluate_table(args.checkpoint, args.split, args.num_examples, args.seed)
+        print(table)
+        if not args.no_card:
+            for checkpoint, checkpoint_results in results.items():
+                update_card_results(checkpoint, checkpoint_results, table_markdown="### All zoo separators on every test condition\n\n" + table)
+                print(f"results written into {Path(checkpoint) / 'README.md'}")
+        return 0
+    if len(args.checkpoint) > 1:
+        parser.error("give one checkpoint, or several with --table")
+    checkpoint = Path(args.checkpoint[0])
+    recipe = yaml.safe_load((checkpoint / "recipe.yaml").read_text())
     if args.corpus:
         recipe["data"]["corpus"] = args.corpus
     if recipe["task"] not in {"audio-source-separation", "speech-enhancement", "speech-quality-assessment"}:
