@@ -29,6 +29,11 @@ from .separation.sepformer.modeling_sepformer import (
     SepformerForSpeechEnhancement,
     SepformerModel,
 )
+from .speaker.ecapa_tdnn.configuration_ecapa_tdnn import EcapaTdnnConfig
+from .speaker.ecapa_tdnn.modeling_ecapa_tdnn import EcapaTdnnForSpeakerEmbedding, EcapaTdnnModel
+from .speaker.feature_extraction_speaker import SpeakerFeatureExtractor
+from .speaker.xvector.configuration_xvector import XvectorConfig
+from .speaker.xvector.modeling_xvector import XvectorForSpeakerEmbedding, XvectorModel
 
 register_all()
 
@@ -46,6 +51,9 @@ __all__ = [
     "DprnnForSourceSeparation",
     "DprnnForSpeechEnhancement",
     "DprnnModel",
+    "EcapaTdnnConfig",
+    "EcapaTdnnForSpeakerEmbedding",
+    "EcapaTdnnModel",
     "MODELS",
     "SepformerConfig",
     "SepformerForSourceSeparation",
@@ -54,6 +62,10 @@ __all__ = [
     "SiSnrEstimatorConfig",
     "SiSnrEstimatorForQualityEstimation",
     "SiSnrEstimatorModel",
+    "SpeakerFeatureExtractor",
+    "XvectorConfig",
+    "XvectorForSpeakerEmbedding",
+    "XvectorModel",
     "load_audio",
     "load_audio_native",
     "resample",

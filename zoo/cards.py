@@ -67,7 +67,7 @@ METRICS = {
     "estoi": ("ESTOI", ""),
     "wer": ("WER", ""),
     "cer": ("CER", ""),
-    "eer": ("EER", ""),
+    "eer": ("EER", "%"),
     "min-dcf": ("minDCF", ""),
     "der": ("DER", ""),
     "accuracy": ("Accuracy", ""),

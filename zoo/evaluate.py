@@ -3,6 +3,8 @@
     zoo eval checkpoints/convtasnet-zoo-2mix-8k                 # test mixtures of held-out speakers
     zoo eval checkpoints/convtasnet-zoo-2mix-8k --no-card       # print only
     zoo eval checkpoints/sisnr-estimator-zoo-8k                 # a blind SI-SNR estimator: Pearson and MAE
+    zoo eval checkpoints/ecapa-tdnn-zoo-16k --verification-corpus data/cry   # speaker embeddings: EER, minDCF
+                                                                # (options: zoo eval SPEAKER_CHECKPOINT --help)
     zoo eval --table checkpoints/convtasnet-zoo-2mix-8k checkpoints/sepformer-zoo-2mix-8k ...
                                                                 # one table: every model on every test condition
 
@@ -214,7 +216,18 @@ def _condition_name(recipe: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zoo eval", description="Evaluate a checkpoint and write the results into its model card.")
+    from .speaker.evaluate_speaker import speaker_checkpoint_in
+
+    if speaker_checkpoint_in(sys.argv[1:] if argv is None else argv):
+        # speaker-embedding checkpoints have their own options (trials, --verification-corpus, calibration)
+        from .speaker.evaluate_speaker import main as evaluate_speaker_main
+
+        return evaluate_speaker_main(argv)
+    parser = argparse.ArgumentParser(
+        prog="zoo eval",
+        description="Evaluate a checkpoint and write the results into its model card.",
+        epilog="A speaker-embedding checkpoint takes other options (trials, --verification-corpus): zoo eval CHECKPOINT --help",
+    )
     parser.add_argument("checkpoint", nargs="+", help="a checkpoint folder holding recipe.yaml, e.g. checkpoints/convtasnet-zoo-2mix-8k (several with --table)")
     parser.add_argument("--table", action="store_true", help="separation checkpoints only: evaluate every one on the 2-mix, 3-mix, noisy and reverberant test sets of unseen voices and write one comparison table into each card")
     parser.add_argument("--split", default="test", help="corpus split to evaluate on (default: test)")

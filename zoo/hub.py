@@ -7,6 +7,7 @@ A checkpoint folder is what `from_pretrained` loads and what `huggingface_hub.up
     preprocessor_config.json    the feature extractor (or processor)
     configuration_<model>.py    the model's own source, so `trust_remote_code=True` loads it where zoo
     modeling_<model>.py           is not installed
+    feature_extraction_<x>.py   a zoo feature extractor's own source, likewise (auto_map in preprocessor_config.json)
     recipe.yaml                 the recipe that trained it (when there is one)
     README.md                   the model card, rendered from model_cards/: Hub YAML front-matter + body
     card_data.json              everything the card is rendered from, so `zoo eval` can re-render it
@@ -125,9 +126,14 @@ def save_checkpoint(
         model.save_pretrained(output_dir, max_shard_size="2GB")
     if not (output_dir / "model.safetensors").is_file() and not (output_dir / "model.safetensors.index.json").is_file():
         raise RuntimeError(f"save_pretrained wrote no model.safetensors into {output_dir}; transformers too old?")
+    _add_task_auto_class(output_dir, task)
     sources = sorted(_auto_map_files(output_dir))
     _check_portable_sources(output_dir, sources)
-    feature_extractor.save_pretrained(output_dir)
+    with _remote_code_feature_extractor(feature_extractor):
+        feature_extractor.save_pretrained(output_dir)
+    fe_sources = sorted(_auto_map_files(output_dir, "preprocessor_config.json"))
+    _check_portable_sources(output_dir, fe_sources)
+    sources += fe_sources
 
     # 3. recipe
     if recipe is not None:
@@ -191,10 +197,54 @@ def _remote_code_classes(model):
 _MISSING = object()
 
 
-def _auto_map_files(folder: Path) -> set[str]:
+# zoo tasks that transformers has its own Auto class for: the checkpoint's auto_map names that class too, so
+# `AutoModelForAudioXVector.from_pretrained(folder, trust_remote_code=True)` works where zoo is not installed
+TRANSFORMERS_AUTO_CLASSES = {"speaker-embedding": "AutoModelForAudioXVector"}
+
+
+def _add_task_auto_class(folder: Path, task: str) -> None:
     import json
 
-    auto_map = json.loads((folder / "config.json").read_text()).get("auto_map", {})
+    name = TRANSFORMERS_AUTO_CLASSES.get(task)
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    auto_map = config.get("auto_map") or {}
+    if name is None or "AutoModel" not in auto_map or name in auto_map:
+        return
+    auto_map[name] = auto_map["AutoModel"]
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def _remote_code_feature_extractor(feature_extractor):
+    """Mark a zoo feature extractor (one transformers lacks) for `auto_map` during one save, then restore it.
+
+    `save_pretrained` then copies its source file next to the model's, so `AutoFeatureExtractor` loads it with
+    `trust_remote_code=True` where zoo is not installed. transformers' own extractors are left alone.
+    """
+    cls = type(feature_extractor)
+    if not cls.__module__.startswith("zoo."):
+        yield
+        return
+    saved = cls.__dict__.get("_auto_class", _MISSING)
+    had_auto_map = "auto_map" in feature_extractor.__dict__
+    try:
+        cls.register_for_auto_class("AutoFeatureExtractor")
+        yield
+    finally:
+        if saved is _MISSING:
+            with contextlib.suppress(AttributeError):
+                delattr(cls, "_auto_class")
+        else:
+            cls._auto_class = saved
+        if not had_auto_map:  # the save wrote auto_map into the instance; a later save without the source must not
+            feature_extractor.__dict__.pop("auto_map", None)
+
+
+def _auto_map_files(folder: Path, config_name: str = "config.json") -> set[str]:
+    import json
+
+    auto_map = json.loads((folder / config_name).read_text()).get("auto_map", {})
     refs = [ref for value in auto_map.values() for ref in (value if isinstance(value, list) else [value]) if ref]
     # "modeling_x.Class", or "org/repo--modeling_x.Class" when the code lives in another repo
     return {f"{ref.split('--')[-1].rsplit('.', 1)[0]}.py" for ref in refs}

@@ -9,7 +9,7 @@ import importlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, Wav2Vec2FeatureExtractor
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioXVector, Wav2Vec2FeatureExtractor
 from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -48,12 +48,29 @@ MODELS = [
         "SiSnrEstimatorConfig",
         {"speech-quality-assessment": "SiSnrEstimatorForQualityEstimation"},
     ),
+    ZooModel(
+        "ecapa_tdnn",
+        "zoo.speaker.ecapa_tdnn",
+        "EcapaTdnnConfig",
+        {"speaker-embedding": "EcapaTdnnForSpeakerEmbedding"},
+        feature_extractor="zoo.speaker.feature_extraction_speaker.SpeakerFeatureExtractor",
+    ),
+    ZooModel(
+        "xvector",
+        "zoo.speaker.xvector",
+        "XvectorConfig",
+        {"speaker-embedding": "XvectorForSpeakerEmbedding"},
+        feature_extractor="zoo.speaker.feature_extraction_speaker.SpeakerFeatureExtractor",
+    ),
 ]
 
 # task -> (pipeline class path, pipeline type)
 PIPELINES = {
     "audio-source-separation": "zoo.separation.pipeline_separation.AudioSourceSeparationPipeline",
     "speech-enhancement": "zoo.separation.pipeline_separation.SpeechEnhancementPipeline",
+    "speaker-embedding": "zoo.speaker.pipeline_speaker.SpeakerEmbeddingPipeline",
+    "speaker-verification": "zoo.speaker.pipeline_speaker.SpeakerVerificationPipeline",
+    "speaker-diarization": "zoo.diarization.pipeline_diarization.SpeakerDiarizationPipeline",
 }
 
 
@@ -73,6 +90,11 @@ AUTO_CLASSES = {
     "audio-source-separation": AutoModelForSourceSeparation,
     "speech-enhancement": AutoModelForSpeechEnhancement,
     "speech-quality-assessment": AutoModelForSpeechQualityAssessment,
+    # transformers' own Auto class for x-vector style speaker embeddings (Wav2Vec2ForXVector, ...)
+    "speaker-embedding": AutoModelForAudioXVector,
+    # verification and diarization run the same speaker-embedding models
+    "speaker-verification": AutoModelForAudioXVector,
+    "speaker-diarization": AutoModelForAudioXVector,
 }
 
 

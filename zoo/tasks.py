@@ -6,7 +6,9 @@ A task class takes the recipe dict and offers `build_model()`, `train_dataset()`
 
 Validation averages each per-example metric over the set. A task whose score is not a mean (a correlation)
 also defines `corpus_metrics({name: (examples,) tensor}) -> {name: float}`, which receives every per-example
-value of the whole set; per-example values named `_x` go only there and are not averaged.
+value of the whole set; per-example values named `_x` go only there and are not averaged. Batch keys named `_x`
+reach `metrics` but not the model. An optional `finalize(model, metrics)` runs before each new best checkpoint
+is saved (the speaker task stores its calibrated decision threshold in the config there).
 """
 
 from __future__ import annotations
@@ -212,3 +214,262 @@ TASKS = {
     "speech-enhancement": SeparationTask,
     "speech-quality-assessment": QualityEstimationTask,
 }
+
+
+class SpeakerEmbeddingTask(RecipeTask):
+    """Speaker embeddings (ECAPA-TDNN, x-vector) trained as a classifier over the training speakers.
+
+    Training examples are random crops of random utterances of the corpus' train split (shorter utterances are
+    looped), labelled with their speaker's index among the train split's speakers (stored in the config as
+    `id2label`), each augmented at random: speed perturbation (resampling by 0.9 or 1.1, before the crop),
+    reverberation (a shoebox room from a pool of pyroomacoustics RIRs) and additive noise (the train part of
+    `zoo.data.mixtures.noise_bank`, at a random SNR). Features (log-mel) are computed in `collate`.
+
+    Validation embeds utterances of the validation split, whose speakers never appear in training, and scores
+    every pair of them by cosine: `eer` is the equal error rate (percent) over all same / different speaker
+    pairs; lower is better. The best checkpoint's `config.threshold` is the score threshold at that EER point.
+
+    Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id with `audio` and `speaker_id`),
+    `sampling_rate`, `segment_seconds` (crop length), `train_examples` (crops per epoch; each index is its own
+    random draw), `speed_probability`, `speeds` (default [0.9, 1.1]), `reverb_probability`, `rir_pool` (rooms
+    simulated once at start), `noise_probability`, `snr_db` ([low, high]), `validation_seconds` (the first
+    seconds of each validation utterance; null for all of it), `validation_per_speaker` (utterances per
+    validation speaker; null for all).
+    """
+
+    metric_for_best = "eer"
+    greater_is_better = False
+
+    def __init__(self, recipe: dict):
+        super().__init__(recipe)
+        self.sampling_rate = int(self.data["sampling_rate"])
+        self.threshold: float | None = None  # set by every validation, stored in the config by `finalize`
+        self._corpus = None
+        self._extractor = None
+        per_speaker = self.data.get("validation_per_speaker")
+        if per_speaker is not None and int(per_speaker) < 2:
+            raise ValueError(f"data.validation_per_speaker must be >= 2 (same-speaker pairs need two utterances), got {per_speaker}")
+
+    def _split(self, split: str):
+        if self._corpus is None:
+            from .data.hub import load_corpus
+
+            self._corpus = load_corpus(self.data["corpus"])
+        if split not in self._corpus:
+            raise ValueError(f"corpus {self.data['corpus']!r} has no {split!r} split (it has {list(self._corpus)}); build it with `zoo data speech`")
+        return self._corpus[split]
+
+    def speakers(self) -> list[str]:
+        """The training speakers, sorted: index i is class i of the classifier."""
+        return sorted(set(self._split("train")["speaker_id"]))
+
+    def build_model(self):
+        config_cls, heads = model_classes(self.recipe["model"]["type"])
+        speakers = self.speakers()
+        config = config_cls(
+            **self.recipe["model"].get("config", {}),
+            id2label=dict(enumerate(speakers)),
+            label2id={speaker: i for i, speaker in enumerate(speakers)},
+        )
+        if config.sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.sampling_rate}; make them equal in the recipe"
+            )
+        return heads[self.recipe["task"]](config)
+
+    def train_dataset(self):
+        data = self.data
+        return SpeakerCrops(
+            self._split("train"),
+            self.speakers(),
+            sampling_rate=self.sampling_rate,
+            segment_seconds=float(data.get("segment_seconds", 2.0)),
+            length=int(data.get("train_examples", 20000)),
+            seed=self.seed,
+            speed_probability=float(data.get("speed_probability", 0.0)),
+            speeds=tuple(data.get("speeds", (0.9, 1.1))),
+            reverb_probability=float(data.get("reverb_probability", 0.0)),
+            rir_pool=int(data.get("rir_pool", 32)),
+            noise_probability=float(data.get("noise_probability", 0.0)),
+            snr_db=tuple(data.get("snr_db", (0.0, 15.0))),
+        )
+
+    def eval_dataset(self):
+        seconds = self.data.get("validation_seconds", 4.0)
+        per_speaker = self.data.get("validation_per_speaker")
+        return SpeakerUtterances(
+            self._split("validation"),
+            sampling_rate=self.sampling_rate,
+            max_seconds=None if seconds is None else float(seconds),
+            per_speaker=None if per_speaker is None else int(per_speaker),
+        )
+
+    def feature_extractor(self):
+        from .speaker.feature_extraction_speaker import SpeakerFeatureExtractor
+
+        if self._extractor is None:
+            # 25 ms windows every 10 ms at any rate, as many mel bins as the model takes
+            rate = self.sampling_rate
+            self._extractor = SpeakerFeatureExtractor(
+                feature_size=int(self.recipe["model"].get("config", {}).get("num_mel_bins", 80)),
+                sampling_rate=rate,
+                n_fft=round(0.025 * rate),
+                hop_length=round(0.010 * rate),
+            )
+        return self._extractor
+
+    def collate(self, items: list[dict]) -> dict:
+        features = self.feature_extractor()(
+            [item["waveform"] for item in items], sampling_rate=self.sampling_rate, return_tensors="pt", padding=True
+        )
+        batch = {"input_features": features["input_features"], "attention_mask": features["attention_mask"]}
+        if "label" in items[0]:
+            batch["labels"] = torch.tensor([item["label"] for item in items])
+        else:
+            # validation speakers are not classes of the model: the key's "_" keeps it out of the forward call
+            batch["_speaker"] = torch.tensor([item["speaker"] for item in items])
+        return batch
+
+    def metrics(self, batch: dict, outputs) -> dict:
+        return {"_embeddings": outputs.embeddings, "_speaker": batch["_speaker"]}
+
+    def corpus_metrics(self, values: dict) -> dict:
+        from .metrics import eer
+
+        speakers = values["_speaker"].long()
+        embeddings = values["_embeddings"].reshape(len(speakers), -1)  # (utterances, embedding_size)
+        first, second = torch.triu_indices(len(speakers), len(speakers), offset=1)
+        scores = (embeddings[first] * embeddings[second]).sum(-1)  # cosine: the embeddings are L2-normalised
+        rate, self.threshold = eer(scores, speakers[first] == speakers[second])
+        return {"eer": rate}
+
+    def finalize(self, model, metrics: dict) -> None:
+        """Called by `zoo.train` before it saves a new best checkpoint: store the threshold of that validation."""
+        if self.threshold is not None:
+            model.config.threshold = round(float(self.threshold), 6)
+
+    def dataset_names(self) -> list[str]:
+        return [str(self.data["corpus"])]
+
+
+class SpeakerCrops:
+    """Training crops for speaker embeddings: `crops[i] -> {"waveform": (T,) float32, "label": int}`.
+
+    Every item draws a random utterance, optionally speeds it up or down by resampling, crops `segment_seconds`
+    at random (looping shorter utterances), then optionally reverberates it with one of `rir_pool` simulated rooms
+    and adds noise at an SNR drawn from `snr_db`. The draw depends only on `(seed, index)`, so items are
+    reproducible and DataLoader workers agree. Works as a `torch.utils.data.Dataset`.
+    """
+
+    def __init__(self, dataset, speakers: list[str], sampling_rate: int, segment_seconds: float, length: int, seed: int = 0,
+                 speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1), reverb_probability: float = 0.0,
+                 rir_pool: int = 32, noise_probability: float = 0.0, snr_db: tuple = (0.0, 15.0), split: str = "train"):
+        import datasets
+
+        for name, p in (("speed_probability", speed_probability), ("reverb_probability", reverb_probability),
+                        ("noise_probability", noise_probability)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"data.{name} must lie in [0, 1], got {p}")
+        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
+            raise ValueError(f"data.snr_db must be [low, high] in dB, got {list(snr_db)}")
+        if segment_seconds <= 0 or length < 1:
+            raise ValueError(f"data.segment_seconds and data.train_examples must be positive, got {segment_seconds} and {length}")
+        self.audio = dataset.select_columns(["audio"]).cast_column("audio", datasets.Audio(decode=False))
+        label_of = {speaker: i for i, speaker in enumerate(speakers)}
+        self.labels = [label_of[speaker] for speaker in dataset["speaker_id"]]
+        self.sampling_rate, self.segment = sampling_rate, round(segment_seconds * sampling_rate)
+        self.length, self.seed, self.split = length, seed, split
+        self.speed_probability, self.speeds = speed_probability, tuple(float(s) for s in speeds)
+        self.reverb_probability, self.noise_probability, self.snr_db = reverb_probability, noise_probability, tuple(snr_db)
+        self.rirs = self._rooms(rir_pool) if reverb_probability > 0 else []
+        self.bank = None
+        if noise_probability > 0:
+            from .data import mixtures
+
+            self.bank = mixtures.noise_bank(sampling_rate)
+
+    def _rooms(self, count: int) -> list[np.ndarray]:
+        # simulating a room costs ~0.1 s: do it `count` times here rather than for every example
+        import random
+
+        from .data.mixtures import random_room, room_impulse_responses
+
+        rng = random.Random(f"speaker-rooms-{self.seed}")
+        return [room_impulse_responses(random_room(rng, 1), self.sampling_rate)[0][0].astype(np.float32) for _ in range(max(count, 1))]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        import random
+
+        from .audio import load_audio, resample
+        from .data.mixtures import noise_segment
+
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} crops")
+        rng = random.Random(f"speaker-{self.seed}-{index}")
+        row = rng.randrange(len(self.labels))
+        wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
+        if rng.random() < self.speed_probability:
+            # played back at the original rate, a signal resampled to rate / speed is `speed` times faster
+            wave = resample(wave, self.sampling_rate, round(self.sampling_rate / rng.choice(self.speeds)))
+        if len(wave) < self.segment:
+            wave = np.pad(wave, (0, self.segment - len(wave)), mode="wrap")
+        start = rng.randrange(len(wave) - self.segment + 1)
+        wave = wave[start : start + self.segment].astype(np.float32)
+        level = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) + 1e-8
+        if self.rirs and rng.random() < self.reverb_probability:
+            from scipy.signal import fftconvolve
+
+            wet = fftconvolve(wave, self.rirs[rng.randrange(len(self.rirs))])[: self.segment]
+            wave = (wet * level / (float(np.sqrt(np.mean(np.square(wet)))) + 1e-8)).astype(np.float32)
+        if self.bank is not None and rng.random() < self.noise_probability:
+            noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, self.segment, rng.random())
+            snr = rng.uniform(*self.snr_db)
+            noise_level = float(np.sqrt(np.mean(np.square(noise, dtype=np.float64)))) + 1e-8
+            wave = (wave + noise * (level / noise_level) * 10 ** (-snr / 20)).astype(np.float32)
+        peak = float(np.abs(wave).max())
+        if peak > 1.0:  # keep it a valid float waveform; the mean-normalised log-mel ignores the gain
+            wave = wave / peak
+        return {"waveform": wave, "label": self.labels[row]}
+
+
+class SpeakerUtterances:
+    """Validation utterances: `utterances[i] -> {"waveform": (T,) float32, "speaker": int}`, a fixed list.
+
+    Keeps the first `per_speaker` utterances of every speaker (all when None), in speaker order, each cut to its
+    first `max_seconds` (whole when None); `speaker` indexes the sorted speakers of this set.
+    """
+
+    def __init__(self, dataset, sampling_rate: int, max_seconds: float | None = None, per_speaker: int | None = None):
+        import datasets
+
+        speakers = dataset["speaker_id"]
+        names = sorted(set(speakers))
+        rows: dict[str, list[int]] = {name: [] for name in names}
+        for row, speaker in enumerate(speakers):
+            if per_speaker is None or len(rows[speaker]) < per_speaker:
+                rows[speaker].append(row)
+        self.rows = [(row, i) for i, name in enumerate(names) for row in rows[name]]
+        if len(names) < 2 or not any(len(r) >= 2 for r in rows.values()):
+            raise ValueError(
+                f"validation needs >= 2 speakers, one with >= 2 utterances, to score same / different pairs; "
+                f"the set has {len(names)} speakers and {len(self.rows)} utterances"
+            )
+        self.audio = dataset.select_columns(["audio"]).cast_column("audio", datasets.Audio(decode=False))
+        self.sampling_rate = sampling_rate
+        self.max_samples = None if max_seconds is None else round(max_seconds * sampling_rate)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        from .audio import load_audio
+
+        row, speaker = self.rows[index]
+        wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
+        return {"waveform": wave[: self.max_samples] if self.max_samples else wave, "speaker": speaker}
+
+
+TASKS["speaker-embedding"] = SpeakerEmbeddingTask

@@ -226,6 +226,9 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
                 better = progress.best is None or (score > progress.best if task.greater_is_better else score < progress.best)
                 if better:
                     progress.best = score
+                    finalize = getattr(task, "finalize", None)
+                    if finalize is not None:  # a task may store what this validation calibrated (a threshold) in the model
+                        finalize(accelerator.unwrap_model(model), metrics)
                     # ------------------------------------------------ 7. save
                     if accelerator.is_main_process:
                         save_best(accelerator.unwrap_model(model), task, recipe, metrics, recipe_path, command)
@@ -248,14 +251,16 @@ def evaluate(model, loader, task, accelerator) -> dict:
     """Sum the task's per-example metrics over the whole (sharded) validation set, then average.
 
     A task with `corpus_metrics(values)` also gets every per-example value, gathered, for scores that are not
-    means (a correlation); names starting with "_" go only there.
+    means (a correlation, an EER); names starting with "_" go only there. Batch keys starting with "_" are not
+    passed to the model.
     """
     model.eval()
     totals: dict[str, torch.Tensor] = {}
     collected: dict[str, list[torch.Tensor]] = {}
     corpus_metrics = getattr(task, "corpus_metrics", None)
     for batch in loader:
-        outputs = model(**batch)
+        # keys starting with "_" are for task.metrics only (e.g. the speakers of validation utterances)
+        outputs = model(**{key: value for key, value in batch.items() if not key.startswith("_")})
         per_example = task.metrics(batch, outputs)  # name -> (batch,) tensor
         for name, values in per_example.items():
             values = accelerator.gather_for_metrics(values.detach().float())

@@ -4,6 +4,9 @@
     zoo data mixtures   --speech data/speech --output data/mix2-8k [--num-speakers 2 --condition clean --sampling-rate 8000]
     zoo data events     --output data/events  [--clips-per-class 20 --sampling-rate 16000]
     zoo data sentences  --output data/sentences
+    zoo data sessions   --output data/sessions [--speakers-from data/speech --num-speakers 100 --utterances-per-period 4]
+    zoo data cry        --output data/cry      [--num-infants 200 --recordings-per-period 4]   (SYNTHETIC cries)
+    zoo data conversations --speech data/speech --output data/conversations [--split test --num-conversations 40 --seconds 60]
 
 Every command takes --output, --seed, --tiny (a seconds-long build for tests), --workers and --help,
 and prints where it wrote and rows / speakers / hours per split.
@@ -27,7 +30,7 @@ def _common(parser: argparse.ArgumentParser, output: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo data", description="Build the zoo's offline corpora as datasets.DatasetDict folders.")
-    commands = parser.add_subparsers(dest="corpus", metavar="{speech,mixtures,events,sentences}")
+    commands = parser.add_subparsers(dest="corpus", metavar="{speech,mixtures,events,sentences,sessions,cry,conversations}")
 
     speech = commands.add_parser("speech", help="multi-speaker English speech synthesized with espeak-ng and flite")
     _common(speech, "data/speech")
@@ -57,7 +60,50 @@ def build_parser() -> argparse.ArgumentParser:
     sentences = commands.add_parser("sentences", help="clean English sentences from fortunes, WordNet and GCIDE")
     _common(sentences, "data/sentences")
     sentences.add_argument("--refresh", action="store_true", help="re-read the sources instead of the cache")
+
+    sessions = commands.add_parser("sessions", help="CryCeleb-style two-session speech: B clean, D other sentences, rate, noise, room")
+    _common(sessions, "data/sessions")
+    sessions.add_argument("--speakers-from", default=None, metavar="SPEECH",
+                          help="reuse the speakers and splits of this `zoo data speech` folder (do this to evaluate models trained on it)")
+    sessions.add_argument("--num-speakers", type=int, default=None,
+                          help="speakers (default: 100 planned from --seed, or all of --speakers-from; fewer takes a subset)")
+    sessions.add_argument("--utterances-per-period", type=int, default=4, help="sentences per speaker at B and again at D (default: 4)")
+    sessions.add_argument("--splits", default="train,validation,test", help="comma-separated splits to build (default: all three)")
+    sessions.add_argument("--snr", default="5,20", metavar="LOW,HIGH", help="range of D's background SNR in dB, or 'none' (default: 5,20)")
+    sessions.add_argument("--reverb-probability", type=float, default=0.5, help="chance of a reverberant room at D (default: 0.5)")
+    sessions.add_argument("--sampling-rate", type=int, default=16000, help="Hz (default: 16000)")
+
+    cry = commands.add_parser("cry", help="SYNTHETIC infant cries (numpy source-filter synthesis), CryCeleb2023-style B/D periods")
+    _common(cry, "data/cry")
+    cry.add_argument("--num-infants", type=int, default=200, help="synthetic identities, split identity-disjointly (default: 200)")
+    cry.add_argument("--recordings-per-period", type=int, default=4, help="recordings per infant at B and at D (default: 4)")
+    cry.add_argument("--sampling-rate", type=int, default=16000, help="Hz, 16000 or more (default: 16000)")
+    cry.add_argument("--no-background", dest="background", action="store_false", help="no background noise from the noise bank")
+
+    conversations = commands.add_parser("conversations", help="multi-speaker conversations with reference segments, for diarization")
+    _common(conversations, "data/conversations")
+    conversations.add_argument("--speech", default="data/speech", help="`zoo data speech` folder (default: data/speech)")
+    conversations.add_argument("--split", default="test", help="speech split(s) to draw speakers from, comma-separated (default: test)")
+    conversations.add_argument("--num-conversations", type=int, default=40, help="conversations per split (default: 40)")
+    conversations.add_argument("--min-speakers", type=int, default=2, help="default: 2")
+    conversations.add_argument("--max-speakers", type=int, default=4, help="default: 4")
+    conversations.add_argument("--seconds", type=float, default=60.0, help="longest conversation in seconds (default: 60)")
+    conversations.add_argument("--overlap", type=float, default=0.2, help="chance that a turn overlaps the previous one (default: 0.2)")
+    conversations.add_argument("--snr", type=float, default=None, help="background noise at this SNR in dB (default: clean)")
+    conversations.add_argument("--sampling-rate", type=int, default=16000, help="Hz (default: 16000)")
     return parser
+
+
+def _snr_range(text: str) -> tuple[float, float] | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise SystemExit(f"--snr {text!r}: give LOW,HIGH in dB (e.g. 5,20) or 'none'") from None
+    if low > high:
+        raise SystemExit(f"--snr {text!r}: LOW is above HIGH; give e.g. 5,20")
+    return low, high
 
 
 def _print_summary(output: str, summary: dict, seconds: float) -> None:
@@ -109,6 +155,40 @@ def main(argv: list[str] | None = None) -> int:
             args.output, clips_per_class=1 if args.tiny else args.clips_per_class, sampling_rate=args.sampling_rate,
             seconds=1.0 if args.tiny else args.seconds, folds=args.folds, seed=args.seed, workers=args.workers,
             tiny=args.tiny, progress=args.progress,
+        )
+        summary = summarize(dataset)
+    elif args.corpus == "sessions":
+        from zoo.data.sessions import build_sessions
+        from zoo.data.speech import summarize
+
+        dataset = build_sessions(
+            args.output, num_speakers=10 if args.tiny else args.num_speakers,
+            utterances_per_period=1 if args.tiny else args.utterances_per_period, sampling_rate=args.sampling_rate,
+            seed=args.seed, workers=args.workers, speakers_from=args.speakers_from,
+            splits=tuple(s for s in args.splits.split(",") if s), snr_db=_snr_range(args.snr),
+            reverb_probability=args.reverb_probability, progress=args.progress,
+        )
+        summary = summarize(dataset)
+    elif args.corpus == "cry":
+        from zoo.data.cry import SYNTHETIC_NOTE, build_cry
+        from zoo.data.speech import summarize
+
+        dataset = build_cry(
+            args.output, num_infants=6 if args.tiny else args.num_infants,
+            recordings_per_period=1 if args.tiny else args.recordings_per_period, sampling_rate=args.sampling_rate,
+            seed=args.seed, workers=args.workers, background=args.background, progress=args.progress,
+        )
+        summary = summarize(dataset)
+        print(SYNTHETIC_NOTE)
+    elif args.corpus == "conversations":
+        from zoo.data.conversations import build_conversations
+        from zoo.data.speech import summarize
+
+        dataset = build_conversations(
+            args.speech, args.output, splits=tuple(s for s in args.split.split(",") if s),
+            num_conversations=2 if args.tiny else args.num_conversations, min_speakers=args.min_speakers,
+            max_speakers=args.max_speakers, seconds=15.0 if args.tiny else args.seconds, overlap=args.overlap, snr=args.snr,
+            sampling_rate=args.sampling_rate, seed=args.seed, workers=args.workers, progress=args.progress,
         )
         summary = summarize(dataset)
     else:

@@ -12,7 +12,8 @@ What it accepts:
   (set ``HF_HUB_OFFLINE=1`` to stay offline; local folders never need the network).
 
 Then columns are renamed to the zoo's names (``audio``, ``text``, ``speaker_id``, ``label``, ``id``,
-``mixture``, ``s1``, ``s2`` ...) with a known mapping, picked by Hub id or recognised from the columns,
+``mixture``, ``s1``, ``s2`` ...) with a known mapping, picked by Hub id or recognised from the columns (folders
+written by `zoo data`, which hold a ``zoo_corpus.json``, already use these names and are left alone),
 plus any `column_mapping` you pass; and every Audio column is cast to `sampling_rate` when given.
 
 Known mappings (`KNOWN_MAPPINGS`), from the datasets' published column names:
@@ -217,6 +218,7 @@ def load_corpus(name_or_path: str, split: str | None = None, column_mapping: dic
     import datasets
 
     path = os.fspath(name_or_path)
+    zoo_built = os.path.exists(os.path.join(path, "zoo_corpus.json"))
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "dataset_dict.json")) or os.path.exists(os.path.join(path, "state.json")):
             loaded = datasets.load_from_disk(path)
@@ -241,7 +243,8 @@ def load_corpus(name_or_path: str, split: str | None = None, column_mapping: dic
     parts = loaded if isinstance(loaded, (datasets.DatasetDict, datasets.IterableDatasetDict)) else {None: loaded}
     renamed = {}
     for name, part in parts.items():
-        mapping = known_mapping(path, part.column_names)
+        # zoo builds already use zoo names (the synthetic cry corpus keeps both baby_id and speaker_id)
+        mapping = {} if zoo_built else known_mapping(path, part.column_names)
         mapping.update(column_mapping or {})
         part = _cast_audio(_rename(part, mapping), sampling_rate)
         renamed[_SPLIT_ALIASES.get(name, name) if name is not None else None] = part
