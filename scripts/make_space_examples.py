@@ -1,7 +1,8 @@
-"""Regenerate the separation Space's example mixtures: two 8 kHz two-speaker wav files under 100 KB each.
+"""Regenerate the separation Space's example mixtures: 8 kHz wav files under 100 KB each, two with two speakers
+and one with three (`3spk_*`, for the 3-speaker tab).
 
-Each mixture is two espeak-ng voices saying different sentences, resampled to 8 kHz with soxr, the second
-delayed a little and scaled to a fixed level against the first, then peak-normalised. Every step is
+Each mixture is espeak-ng voices saying different sentences, resampled to 8 kHz with soxr, every voice after the
+first delayed a little and scaled to a fixed level against the first, then peak-normalised. Every step is
 deterministic, so rerunning this gives byte-identical files for a given espeak-ng version.
 
     python scripts/make_space_examples.py            # writes spaces/separation/examples/*.wav
@@ -26,20 +27,21 @@ from zoo.audio import load_audio_native, resample, save_audio
 SAMPLING_RATE = 8000  # Hz: the rate of the separation checkpoint
 SECONDS = 3.5  # every mixture is cut or zero-padded to this length
 
-# name -> ((voice, words per minute, sentence), (voice, wpm, sentence), delay of the second in s, its level in dB)
+# name -> [(voice, words per minute, sentence, delay in s, level in dB against the first voice), ...]
 MIXTURES = {
-    "mix_male_female": (
-        ("en+m3", 150, "The birch canoe slid on the smooth planks of the lake."),
-        ("en+f3", 165, "Glue the sheet to the dark blue background before noon."),
-        0.25,
-        0.0,
-    ),
-    "mix_two_voices": (
-        ("en-us+m1", 160, "Four hours of steady work faced us after the storm."),
-        ("en+f4", 175, "A large size in stockings is hard to sell in winter."),
-        0.4,
-        -2.0,
-    ),
+    "mix_male_female": [
+        ("en+m3", 150, "The birch canoe slid on the smooth planks of the lake.", 0.0, 0.0),
+        ("en+f3", 165, "Glue the sheet to the dark blue background before noon.", 0.25, 0.0),
+    ],
+    "mix_two_voices": [
+        ("en-us+m1", 160, "Four hours of steady work faced us after the storm.", 0.0, 0.0),
+        ("en+f4", 175, "A large size in stockings is hard to sell in winter.", 0.4, -2.0),
+    ],
+    "3spk_three_voices": [
+        ("en+m3", 150, "The birch canoe slid on the smooth planks of the lake.", 0.0, 0.0),
+        ("en+f4", 170, "A large size in stockings is hard to sell in winter.", 0.3, -1.0),
+        ("en-us+m1", 160, "Four hours of steady work faced us after the storm.", 0.6, 0.0),
+    ],
 }
 
 
@@ -59,13 +61,13 @@ def fit(waveform: np.ndarray, length: int, delay: int = 0) -> np.ndarray:
 
 
 def make_mixture(spec, workdir: Path) -> np.ndarray:
-    (voice_a, wpm_a, text_a), (voice_b, wpm_b, text_b), delay_s, level_db = spec
     length = int(SECONDS * SAMPLING_RATE)
-    first = fit(speak(voice_a, wpm_a, text_a, workdir), length)
-    second = fit(speak(voice_b, wpm_b, text_b, workdir), length, int(delay_s * SAMPLING_RATE))
-    # set the second source's energy relative to the first's, so the mixture's balance does not depend on the voice
-    gain = np.sqrt((first**2).sum() / max(float((second**2).sum()), 1e-10)) * 10 ** (level_db / 20)
-    mixture = first + gain * second
+    sources = [fit(speak(voice, wpm, text, workdir), length, int(delay * SAMPLING_RATE)) for voice, wpm, text, delay, _ in spec]
+    mixture = sources[0].copy()
+    for source, (*_, level_db) in zip(sources[1:], spec[1:]):
+        # each source's energy is set against the first's, so the balance does not depend on the voice
+        gain = np.sqrt((sources[0] ** 2).sum() / max(float((source**2).sum()), 1e-10)) * 10 ** (level_db / 20)
+        mixture += gain * source
     return (mixture / np.abs(mixture).max() * 0.9).astype(np.float32)
 
 

@@ -25,9 +25,23 @@ REPO_ROOT = HERE.parents[1]  # the zoo checkout when run from it; on a Hub Space
 
 TITLE = "Speech separation"
 HUB_MODEL = "zoo-models/convtasnet-zoo-2mix-8k"
-LOCAL_MODEL = REPO_ROOT / "checkpoints" / "convtasnet-zoo-2mix-8k"
-# ZOO_SEPARATION_MODEL (a folder or a Hub id) overrides both, e.g. a tiny random checkpoint in tests
-MODEL = os.environ.get("ZOO_SEPARATION_MODEL") or (str(LOCAL_MODEL) if LOCAL_MODEL.is_dir() else HUB_MODEL)
+# 2-speaker separators offered in the model picker, first = default; each is used when its checkpoint folder exists
+SEPARATORS = {"Conv-TasNet": "convtasnet-zoo-2mix-8k", "Sepformer": "sepformer-zoo-2mix-8k"}
+# ZOO_SEPARATION_MODEL (a folder or a Hub id) replaces them all, e.g. a tiny random checkpoint in tests
+if os.environ.get("ZOO_SEPARATION_MODEL"):
+    SEPARATION_MODELS = {"zoo model": os.environ["ZOO_SEPARATION_MODEL"]}
+else:
+    SEPARATION_MODELS = {
+        label: str(REPO_ROOT / "checkpoints" / name) for label, name in SEPARATORS.items() if (REPO_ROOT / "checkpoints" / name).is_dir()
+    } or {"Conv-TasNet": HUB_MODEL}
+MODEL = next(iter(SEPARATION_MODELS.values()))
+
+LOCAL_THREE_SPEAKER_MODEL = REPO_ROOT / "checkpoints" / "convtasnet-zoo-3mix-8k"
+# the 3-speaker tab exists only when this checkpoint does; ZOO_THREE_SPEAKER_MODEL=<folder> overrides, "" turns it off
+if "ZOO_THREE_SPEAKER_MODEL" in os.environ:
+    THREE_SPEAKER_MODEL = os.environ["ZOO_THREE_SPEAKER_MODEL"] or None
+else:
+    THREE_SPEAKER_MODEL = str(LOCAL_THREE_SPEAKER_MODEL) if LOCAL_THREE_SPEAKER_MODEL.is_dir() else None
 
 LOCAL_ENHANCEMENT_MODEL = REPO_ROOT / "checkpoints" / "convtasnet-zoo-enh-16k"
 # the Enhancement tab exists only when this checkpoint does; ZOO_ENHANCEMENT_MODEL=<folder> overrides, "" turns it off
@@ -46,14 +60,16 @@ else:
 MAX_SECONDS = 60.0  # longer inputs are refused with a gr.Error: it bounds the work one request costs a CPU Space
 MIN_SECONDS = 0.05  # shorter is not speech; the model also needs at least one encoder frame
 MAX_FILE_SIZE = "20mb"  # an upload limit for gradio; 60 s of 48 kHz stereo 16-bit wav is 11 MB
-EXAMPLES = sorted(str(path) for path in (HERE / "examples").glob("*.wav"))
+EXAMPLES = sorted(str(path) for path in (HERE / "examples").glob("*.wav") if not path.name.startswith("3spk"))
+EXAMPLES_3SPK = sorted(str(path) for path in (HERE / "examples").glob("3spk*.wav"))
 NO_ESTIMATE = "n/a — no estimator shipped"  # shown when the pipeline returns estimated_si_snr=None
 
 DESCRIPTION = f"""
 # {TITLE}
 
 Upload or record a mixture of two people talking (up to {MAX_SECONDS:.0f} s), press **Separate**, and get one
-track per speaker with its spectrogram. Model: `{MODEL}` (Conv-TasNet from the zoo, 8 kHz; other rates are resampled).
+track per speaker with its spectrogram. Models: {", ".join(f"{label} (`{Path(path).name}`)" for label, path in SEPARATION_MODELS.items())}
+from the zoo, 8 kHz (other rates are resampled), trained on synthetic TTS voices.
 """
 
 
@@ -63,8 +79,9 @@ def load_pipeline(task: str, model: str):
     """A pipeline for `task`, loaded once per process, with one warm-up call so the first user does not wait."""
     try:
         # the estimator was trained on 2-speaker separator outputs: its scores mean nothing for enhanced speech
-        estimator = ESTIMATOR_MODEL if task == "audio-source-separation" else None
-        pipe = pipeline(task, model=model, device="cpu", estimator=estimator)
+        # or for 3-speaker outputs
+        two_speakers = task == "audio-source-separation" and model != THREE_SPEAKER_MODEL
+        pipe = pipeline(task, model=model, device="cpu", estimator=ESTIMATOR_MODEL if two_speakers else None)
     except OSError as err:
         raise RuntimeError(
             f"could not load the {task} model {model!r} ({err}); point ZOO_SEPARATION_MODEL / ZOO_ENHANCEMENT_MODEL "
@@ -131,9 +148,21 @@ def si_snr_text(value) -> str:
 
 
 # ---- handlers -----------------------------------------------------------------------------------------------
-def separate(path: str | None):
-    """Button handler: mixture file -> [mixture spectrogram] + (audio, spectrogram, SI-SNR text) per source."""
-    separator = load_pipeline("audio-source-separation", MODEL)
+def separate(path: str | None, model: str | None = None):
+    """Button handler: mixture file (and the picked model's label) -> [mixture spectrogram] + (audio, spectrogram,
+    SI-SNR text) per source."""
+    if model not in SEPARATION_MODELS:
+        model = next(iter(SEPARATION_MODELS))
+    return run_separator(SEPARATION_MODELS[model], path)
+
+
+def separate_three(path: str | None):
+    """Button handler of the 3-speaker tab."""
+    return run_separator(THREE_SPEAKER_MODEL, path)
+
+
+def run_separator(model: str, path: str | None):
+    separator = load_pipeline("audio-source-separation", model)
     rate = int(separator.model.config.sampling_rate)
     mixture = read_input(path, rate, "mixture")
     try:
@@ -167,40 +196,51 @@ def enhance(path: str | None):
 
 
 # ---- interface ----------------------------------------------------------------------------------------------
-def build_separation_tab(num_sources: int) -> None:
+def build_separation_tab(num_sources: int, three: bool = False) -> None:
+    """One separation tab; element ids start with "separation"/"source-N" (2 speakers) or "separation3"/"source3-N"."""
+    ids = "3" if three else ""
+    examples = EXAMPLES_3SPK if three else EXAMPLES
     with gr.Row():
         with gr.Column():
             mixture = gr.Audio(
-                sources=["upload", "microphone"], type="filepath", label="Mixture", elem_id="separation-input"
+                sources=["upload", "microphone"], type="filepath", label="Mixture", elem_id=f"separation{ids}-input"
             )
-            button = gr.Button("Separate", variant="primary", elem_id="separation-button")
-            if EXAMPLES:
+            inputs = [mixture]
+            if not three and len(SEPARATION_MODELS) > 1:
+                inputs.append(
+                    gr.Radio(list(SEPARATION_MODELS), value=next(iter(SEPARATION_MODELS)), label="Model", elem_id="separation-model")
+                )
+            button = gr.Button("Separate", variant="primary", elem_id=f"separation{ids}-button")
+            if examples:
                 gr.Examples(
-                    examples=[[path] for path in EXAMPLES],
+                    examples=[[path] for path in examples],
                     inputs=[mixture],
                     label="Example mixtures (synthetic voices)",
                 )
         mixture_spectrogram = gr.Image(
-            label="Mixture spectrogram", type="numpy", interactive=False, elem_id="mixture-spectrogram"
+            label="Mixture spectrogram", type="numpy", interactive=False, elem_id=f"mixture{ids}-spectrogram"
         )
     outputs = [mixture_spectrogram]
     for index in range(1, num_sources + 1):
-        with gr.Row(elem_id=f"source-{index}"):
+        with gr.Row(elem_id=f"source{ids}-{index}"):
             with gr.Column():
                 audio = gr.Audio(
-                    label=f"Source {index}", type="numpy", interactive=False, elem_id=f"source-{index}-audio"
+                    label=f"Source {index}", type="numpy", interactive=False, elem_id=f"source{ids}-{index}-audio"
                 )
                 si_snr = gr.Textbox(
-                    label=f"Source {index} estimated SI-SNR", interactive=False, elem_id=f"source-{index}-si-snr"
+                    label=f"Source {index} estimated SI-SNR", interactive=False, elem_id=f"source{ids}-{index}-si-snr"
                 )
             image = gr.Image(
                 label=f"Source {index} spectrogram",
                 type="numpy",
                 interactive=False,
-                elem_id=f"source-{index}-spectrogram",
+                elem_id=f"source{ids}-{index}-spectrogram",
             )
         outputs += [audio, image, si_snr]
-    button.click(separate, inputs=[mixture], outputs=outputs, api_name="separate")
+    if three:
+        button.click(separate_three, inputs=inputs, outputs=outputs, api_name="separate_three")
+    else:
+        button.click(separate, inputs=inputs, outputs=outputs, api_name="separate")
 
 
 def build_enhancement_tab() -> None:
@@ -223,14 +263,23 @@ def build_enhancement_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     """Load the model(s), warm them up, and lay out the Space."""
-    separator = load_pipeline("audio-source-separation", MODEL)
+    separators = [load_pipeline("audio-source-separation", model) for model in SEPARATION_MODELS.values()]
+    counts = {int(separator.model.config.num_speakers) for separator in separators}
+    if len(counts) != 1:
+        raise ValueError(f"the models of the picker separate different numbers of speakers ({sorted(counts)}); give them one each")
+    if THREE_SPEAKER_MODEL is not None:
+        load_pipeline("audio-source-separation", THREE_SPEAKER_MODEL)
     if ENHANCEMENT_MODEL is not None:
         load_pipeline("speech-enhancement", ENHANCEMENT_MODEL)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(DESCRIPTION)
         with gr.Tabs():
-            with gr.Tab(f"{separator.model.config.num_speakers}-speaker separation"):
-                build_separation_tab(int(separator.model.config.num_speakers))
+            with gr.Tab(f"{counts.pop()}-speaker separation"):
+                build_separation_tab(int(separators[0].model.config.num_speakers))
+            if THREE_SPEAKER_MODEL is not None:
+                three = load_pipeline("audio-source-separation", THREE_SPEAKER_MODEL)
+                with gr.Tab(f"{three.model.config.num_speakers}-speaker separation"):
+                    build_separation_tab(int(three.model.config.num_speakers), three=True)
             if ENHANCEMENT_MODEL is not None:
                 with gr.Tab("Enhancement"):
                     build_enhancement_tab()

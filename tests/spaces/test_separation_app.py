@@ -16,9 +16,10 @@ APP = Path(__file__).resolve().parents[2] / "spaces" / "separation" / "app.py"
 EXAMPLE = APP.parent / "examples" / "mix_male_female.wav"
 
 
-def load_app(monkeypatch, separation_model, enhancement_model="", estimator_model=""):
+def load_app(monkeypatch, separation_model, enhancement_model="", estimator_model="", three_speaker_model=""):
     """A fresh import of app.py, which reads its model paths from the environment at import time."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ZOO_THREE_SPEAKER_MODEL", str(three_speaker_model))
     monkeypatch.setenv("ZOO_ESTIMATOR_MODEL", str(estimator_model))
     monkeypatch.setenv("ZOO_SEPARATION_MODEL", str(separation_model))
     monkeypatch.setenv("ZOO_ENHANCEMENT_MODEL", str(enhancement_model))
@@ -36,7 +37,10 @@ def test_constants(app, tiny_separation_checkpoint):
     assert app.MAX_SECONDS == 60
     assert app.ENHANCEMENT_MODEL is None  # "" turns the tab off
     assert [Path(p).name for p in app.EXAMPLES] == ["mix_male_female.wav", "mix_two_voices.wav"]
-    for path in app.EXAMPLES:
+    assert [Path(p).name for p in app.EXAMPLES_3SPK] == ["3spk_three_voices.wav"]
+    assert app.SEPARATION_MODELS == {"zoo model": str(tiny_separation_checkpoint)}
+    assert app.THREE_SPEAKER_MODEL is None  # "" turns the 3-speaker tab off
+    for path in app.EXAMPLES + app.EXAMPLES_3SPK:
         info = sf.info(path)
         assert info.samplerate == 8000 and 3.0 <= info.duration <= 4.0
         assert Path(path).stat().st_size < 100_000
@@ -51,6 +55,24 @@ def test_separate_an_example(app):
         assert rate == 8000 and samples.dtype == np.int16 and samples.shape == (28000,)
         assert image.shape == mixture_image.shape
         assert si_snr == app.NO_ESTIMATE  # ZOO_ESTIMATOR_MODEL="" turns the estimator off
+
+
+def test_unknown_model_label_falls_back_to_the_default(app):
+    assert len(app.separate(str(EXAMPLE), "no such model")) == 1 + 2 * 3
+
+
+def test_three_speaker_tab(monkeypatch, tmp_path, tiny_separation_checkpoint, tiny_estimator_checkpoint):
+    from .conftest import save_tiny_checkpoint
+
+    three = save_tiny_checkpoint(tmp_path / "three", "ConvTasNetForSourceSeparation", 3, 8000)
+    app = load_app(monkeypatch, tiny_separation_checkpoint, estimator_model=tiny_estimator_checkpoint, three_speaker_model=three)
+    assert app.THREE_SPEAKER_MODEL == str(three)
+    mixture_image, *per_source = app.separate_three(app.EXAMPLES_3SPK[0])
+    assert len(per_source) == 3 * 3 and mixture_image.ndim == 3
+    # the estimator learned 2-speaker separator outputs only: the 3-speaker tab shows no estimate
+    assert per_source[2::3] == [app.NO_ESTIMATE] * 3
+    demo = app.build_demo()
+    assert {"2-speaker separation", "3-speaker separation"} <= {block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)}
 
 
 def test_separate_with_an_estimator(monkeypatch, tiny_separation_checkpoint, tiny_estimator_checkpoint):
