@@ -5,6 +5,9 @@ zoo pipeline with transformers' `PIPELINE_REGISTRY`, so `pipeline("audio-source-
 and `AutoModel.from_pretrained(...)` work with no `trust_remote_code`.
 """
 
+from .asr.ctc_conformer.configuration_ctc_conformer import CtcConformerConfig
+from .asr.ctc_conformer.modeling_ctc_conformer import CtcConformerForCTC, CtcConformerModel
+from .asr.feature_extraction_asr import AsrFeatureExtractor
 from .audio import AudioError, load_audio, load_audio_native, resample, save_audio
 from .quality.si_snr_estimator.configuration_si_snr_estimator import SiSnrEstimatorConfig
 from .quality.si_snr_estimator.modeling_si_snr_estimator import SiSnrEstimatorForQualityEstimation, SiSnrEstimatorModel
@@ -39,6 +42,7 @@ register_all()
 
 __version__ = "0.1.0"
 __all__ = [
+    "AsrFeatureExtractor",
     "AudioError",
     "AutoModelForSourceSeparation",
     "AutoModelForSpeechEnhancement",
@@ -47,6 +51,9 @@ __all__ = [
     "ConvTasNetForSourceSeparation",
     "ConvTasNetForSpeechEnhancement",
     "ConvTasNetModel",
+    "CtcConformerConfig",
+    "CtcConformerForCTC",
+    "CtcConformerModel",
     "DprnnConfig",
     "DprnnForSourceSeparation",
     "DprnnForSpeechEnhancement",

@@ -1,6 +1,7 @@
 """`zoo bench <name>`: speed and memory of zoo models against their reference implementations.
 
     zoo bench separation            # zoo Sepformer vs SpeechBrain's SepFormer, CPU, published configuration
+    zoo bench speaker               # zoo ECAPA-TDNN vs SpeechBrain's ECAPA_TDNN, CPU, published configuration
 
 Each benchmark owns its arguments and `--help`. A benchmark that needs a peer library installs it into a
 venv of its own (created once, reused after), so that both sides run on the same torch and the peer's
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import importlib.util
 import json
@@ -66,9 +68,9 @@ def ensure_venv(venv: Path, log=print) -> Path:
 # 2. the two models, built from one configuration
 
 
-def _load_zoo_modeling(name: str):
-    """Import zoo/separation/<name>/modeling_<name>.py standalone (it imports only torch, transformers and its config)."""
-    folder = Path(__file__).resolve().parent / "separation" / name
+def _load_zoo_modeling(name: str, group: str = "separation"):
+    """Import zoo/<group>/<name>/modeling_<name>.py standalone (it imports only torch, transformers and its config)."""
+    folder = Path(__file__).resolve().parent / group / name
     package = f"zoo_bench_{name}"
     spec = importlib.util.spec_from_file_location(package, folder / "__init__.py", submodule_search_locations=[str(folder)])
     module = importlib.util.module_from_spec(spec)
@@ -188,11 +190,16 @@ def _worker_memory(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    models, _ = _models([args.model])
+    if args.bench == "speaker":
+        models, _ = _speaker_models([args.model])
+        make_input = functools.partial(_speaker_batch, args.batch, ragged=args.ragged)
+    else:
+        models, _ = _models([args.model])
+        make_input = _mixture
     model = models[args.model]
-    mixture = _mixture(args.seconds)
+    mixture = make_input(args.seconds)
     with torch.no_grad(), _autocast(args):
-        model(_mixture(0.5))  # one-time initialisations (thread pools, kernels) are not the model's memory
+        model(make_input(0.5))  # one-time initialisations (thread pools, kernels) are not the model's memory
         gc.collect()
         try:  # hand the warm-up's freed heap back to the OS, or the measured call would reuse it unseen
             ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -216,7 +223,11 @@ def _autocast(args):
 
 def _worker(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.py _worker")
-    parser.add_argument("kind", choices=["time", "memory"])
+    parser.add_argument("kind", choices=["time", "memory", "rtf"])
+    parser.add_argument("--bench", choices=["separation", "speaker"], default="separation")
+    parser.add_argument("--batch", type=int, default=16, help="speaker: clips per batch")
+    parser.add_argument("--ragged", action="store_true", help="speaker: clips of different lengths, padded, with masks")
+    parser.add_argument("--checkpoint", default=None, help="speaker rtf: a checkpoint folder instead of random weights")
     parser.add_argument("--model", choices=["ours", "theirs"], default="ours")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--lengths", type=float, nargs="*", default=[])
@@ -226,15 +237,22 @@ def _worker(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true")
     args = parser.parse_args(argv)
-    result = _worker_time(args) if args.kind == "time" else _worker_memory(args)
+    if args.kind == "rtf":
+        result = _worker_rtf(args)
+    elif args.kind == "time":
+        result = _worker_time_speaker(args) if args.bench == "speaker" else _worker_time(args)
+    else:
+        result = _worker_memory(args)
     print("RESULT " + json.dumps(result))
     return 0
 
 
-def _run_worker(python: Path, argv: list[str]) -> dict:
+def _run_worker(python: Path, argv: list[str], module: bool = False) -> dict:
+    """Run a worker in a fresh `python`: this file by path (the bench venv has no zoo), or `-m zoo.bench` (`module`)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONPATH", None)
-    result = subprocess.run([str(python), str(Path(__file__).resolve()), "_worker", *argv], capture_output=True, text=True, env=env)
+    entry = ["-m", "zoo.bench"] if module else [str(Path(__file__).resolve())]
+    result = subprocess.run([str(python), *entry, "_worker", *argv], capture_output=True, text=True, env=env)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
         raise SystemExit(f"zoo bench: worker {' '.join(argv)} failed:\n{result.stdout[-3000:]}{result.stderr[-5000:]}")
@@ -319,8 +337,256 @@ def separation(argv: list[str]) -> int:
     return 0
 
 
+# 5. the `speaker` benchmark
+
+SPEAKER_RATE = 16000
+FRAMES_PER_SECOND = 100  # SpeakerFeatureExtractor's 10 ms hop
+MIN_RAGGED_SECONDS = 1.5  # with --ragged, clip lengths are spread evenly between this and --seconds
+
+
+def _build_ours_speaker():
+    """zoo's ECAPA-TDNN at SpeechBrain's published size (1024 channels, 192-d), embeddings only: no classifier."""
+    modeling, configuration = _load_zoo_modeling("ecapa_tdnn", "speaker")
+    config = configuration.EcapaTdnnConfig.published()
+    return modeling.EcapaTdnnForSpeakerEmbedding(config).eval(), config
+
+
+def _build_speechbrain_ecapa(config):
+    """SpeechBrain's ECAPA_TDNN (speechbrain.lobes.models.ECAPA_TDNN) at the values of `config`."""
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+    return ECAPA_TDNN(
+        input_size=config.num_mel_bins,
+        lin_neurons=config.embedding_size,
+        channels=list(config.channels),
+        kernel_sizes=list(config.kernel_sizes),
+        dilations=list(config.dilations),
+        attention_channels=config.attention_channels,
+        res2net_scale=config.res2net_scale,
+        se_channels=config.se_channels,
+        global_context=True,
+    ).eval()
+
+
+def _speaker_models(which: list[str]):
+    """`({name: batch -> (batch, 192) embeddings}, {name: parameter count})`; a batch is `_speaker_batch`'s dict."""
+    ours, config = _build_ours_speaker()
+    models = {"ours": lambda batch: ours(batch["features"], attention_mask=batch["mask"]).embeddings}
+    params = {"ours": sum(p.numel() for p in ours.parameters())}
+    if "theirs" in which:
+        theirs = _build_speechbrain_ecapa(config)
+        models["theirs"] = lambda batch: theirs(batch["features"], lengths=batch["lengths"]).squeeze(1)
+        params["theirs"] = sum(p.numel() for p in theirs.parameters())
+    return {k: models[k] for k in which}, {k: params[k] for k in which}
+
+
+def _speaker_batch(batch: int, seconds: float, ragged: bool = False) -> dict:
+    """The same random log-mel-like features for both models: `features` (batch, frames, 80).
+
+    Equal lengths (the default): no mask for either model. `ragged`: clip lengths spread evenly between
+    MIN_RAGGED_SECONDS and `seconds`, zero-padded, with `mask` (batch, frames) for ours and the relative
+    `lengths` (batch,) SpeechBrain takes.
+    """
+    import torch
+
+    frames = max(round(seconds * FRAMES_PER_SECOND), 1)
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(batch, frames, 80, generator=generator)
+    if not ragged:
+        return {"features": features, "mask": None, "lengths": None}
+    shortest = min(max(int(MIN_RAGGED_SECONDS * FRAMES_PER_SECOND), 1), frames)
+    sizes = torch.linspace(shortest, frames, batch).round().long()  # (batch,)
+    mask = (torch.arange(frames)[None, :] < sizes[:, None]).long()  # (batch, frames)
+    return {"features": features * mask[..., None], "mask": mask, "lengths": sizes.float() / frames}
+
+
+def _worker_time_speaker(args) -> dict:
+    """Both ECAPA-TDNNs on one batch in one process, calls interleaved; also checks the embeddings' shape."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    models, params = _speaker_models(["ours", "theirs"])
+    batch = _speaker_batch(args.batch, args.seconds, ragged=args.ragged)
+    times = {name: [] for name in models}
+    cpu_times = {name: [] for name in models}  # process CPU time: what a busy machine's other processes do not inflate
+    with torch.no_grad(), _autocast(args):
+        for name, model in models.items():
+            for _ in range(args.warmup):
+                model(batch)
+        for run in range(args.runs):
+            order = list(models) if run % 2 == 0 else list(reversed(models))
+            for name in order:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                out = models[name](batch)
+                times[name].append(time.perf_counter() - start)
+                cpu_times[name].append(time.process_time() - start_cpu)
+                if out.shape != (args.batch, 192) or not bool(torch.isfinite(out).all()):
+                    raise RuntimeError(f"{name} returned {tuple(out.shape)} embeddings or non-finite values")
+    return {"times": times, "cpu_times": cpu_times, "params": params, "torch": torch.__version__}
+
+
+def _worker_rtf(args) -> dict:
+    """Our whole embedding pipeline, audio -> features -> embedding, run in the project's own environment.
+
+    `pipeline("speaker-embedding")` when zoo registers it, else SpeakerFeatureExtractor + the model. The model is
+    `--checkpoint` or, by default, a random-weights ECAPA-TDNN at the published size (speed does not depend on
+    the weights). `--bf16` loads the model in bfloat16 rather than wrapping the call in autocast: the log-mel front
+    end is numpy-facing float32 code.
+    """
+    import tempfile
+
+    import numpy as np
+    import torch
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    import zoo
+
+    torch.set_num_threads(args.threads)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    rng = np.random.default_rng(0)
+    clips = [(0.1 * rng.standard_normal(int(args.seconds * SPEAKER_RATE))).astype(np.float32) for _ in range(args.batch)]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.checkpoint
+        if folder is None:
+            folder = tmp
+            zoo.EcapaTdnnForSpeakerEmbedding(zoo.EcapaTdnnConfig.published()).save_pretrained(folder)
+            zoo.SpeakerFeatureExtractor().save_pretrained(folder)
+        if "speaker-embedding" in PIPELINE_REGISTRY.get_supported_tasks():
+            from transformers import pipeline
+
+            # --bf16: the model in bfloat16 (the pipeline casts the features to it); the log-mel front end stays float32
+            pipe = pipeline("speaker-embedding", model=folder, device="cpu", dtype=dtype)
+            how = 'pipeline("speaker-embedding")'
+
+            def embed():
+                return pipe(clips, sampling_rate=SPEAKER_RATE, batch_size=args.batch)
+        else:
+            from transformers import AutoFeatureExtractor, AutoModelForAudioXVector
+
+            extractor = AutoFeatureExtractor.from_pretrained(folder)
+            model = AutoModelForAudioXVector.from_pretrained(folder, dtype=dtype).eval()
+            how = "SpeakerFeatureExtractor + model (no speaker-embedding pipeline registered)"
+
+            def embed():
+                inputs = extractor(clips, sampling_rate=SPEAKER_RATE, return_tensors="pt", padding=True)
+                with torch.inference_mode():
+                    return model(inputs["input_features"].to(dtype), attention_mask=inputs["attention_mask"]).embeddings
+
+        times = []
+        for _ in range(args.warmup):
+            embed()
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            embed()
+            times.append(time.perf_counter() - start)
+    return {"times": times, "how": how, "audio_seconds": args.batch * args.seconds, "torch": torch.__version__}
+
+
+def speaker(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="zoo bench speaker",
+        description=(
+            "zoo's ECAPA-TDNN against SpeechBrain's ECAPA_TDNN (speechbrain.lobes.models.ECAPA_TDNN) at the published "
+            "configuration (channels 1024 x4 + 3072, kernels 5,3,3,3,1, dilations 1,2,3,4,1, attention 128, "
+            "res2net scale 8, SE 128, 192-d embeddings), on CPU, eval mode, no_grad, on one batch of the same random "
+            f"80-dim features, in a venv of their own with torch {BENCH_TORCH}. Prints the median time and the peak "
+            "memory of each and the ratios ours/theirs; then the real-time factor of our whole embedding pipeline "
+            "(audio -> log-mel -> embedding) in the project's own environment. Time: both models in one process, "
+            "calls interleaved. Peak memory: the rise of the process's peak RSS (VmHWM) during one forward, each in "
+            "a fresh process."
+        ),
+    )
+    parser.add_argument("--batch", type=int, default=16, help="clips per batch (default 16)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per clip, 100 frames each (default 3)")
+    parser.add_argument(
+        "--ragged", action="store_true",
+        help=f"clips of lengths spread from {MIN_RAGGED_SECONDS:g} s to --seconds, padded, with masks / relative lengths",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per model after warm-up (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per model first (default 1)")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument(
+        "--bf16", action="store_true", help="run everything under torch.autocast('cpu', bfloat16) instead of float32"
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="a speaker-embedding checkpoint for the pipeline's real-time factor (default: random published-size weights)",
+    )
+    parser.add_argument("--no-rtf", action="store_true", help="skip the pipeline's real-time factor")
+    parser.add_argument("--venv", type=Path, default=BENCH_VENV, help=f"benchmark venv, created if needed (default {BENCH_VENV})")
+    args = parser.parse_args(argv)
+    if args.batch < 1 or args.seconds <= 0 or args.runs < 1:
+        parser.error(f"--batch {args.batch}, --seconds {args.seconds:g} and --runs {args.runs} must all be positive")
+    if args.checkpoint is not None and not (args.checkpoint / "config.json").is_file():
+        parser.error(f"--checkpoint {args.checkpoint} has no config.json; pass a speaker-embedding checkpoint folder")
+
+    python = ensure_venv(args.venv, log=lambda m: print(m, file=sys.stderr))
+    common = ["--bench", "speaker", "--batch", str(args.batch), "--threads", str(args.threads)]
+    common += (["--bf16"] if args.bf16 else []) + (["--ragged"] if args.ragged else [])
+    say = functools.partial(print, file=sys.stderr, flush=True)
+    say(f"zoo bench speaker: timing both models ({args.runs} runs of {args.batch} x {args.seconds:g} s each) ...")
+    timing = _run_worker(
+        python, ["time", "--seconds", str(args.seconds), "--runs", str(args.runs), "--warmup", str(args.warmup), *common]
+    )
+    peak = {}
+    for model in ("ours", "theirs"):
+        say(f"zoo bench speaker: peak memory of {model} ...")
+        memory = _run_worker(python, ["memory", "--model", model, "--seconds", str(args.seconds), *common])
+        peak[model] = memory["peak_increase_mb"]
+
+    median = {name: statistics.median(runs) for name, runs in timing["times"].items()}
+    cpu = {name: statistics.median(runs) for name, runs in timing["cpu_times"].items()}
+    time_ratio, memory_ratio = median["ours"] / median["theirs"], peak["ours"] / peak["theirs"]
+    lengths = (
+        f"lengths {MIN_RAGGED_SECONDS:g}-{args.seconds:g} s, padded, ours with attention_mask, theirs with lengths"
+        if args.ragged else f"{args.seconds:g} s each, no padding"
+    )
+    rows = [
+        "zoo bench speaker",
+        "  published ECAPA-TDNN config (channels 1024 x4 + 3072, kernels 5,3,3,3,1, dilations 1,2,3,4,1, attention 128, "
+        f"res2net scale 8, SE 128, 192-d); CPU, torch {timing['torch']}, {args.threads} threads, eval, no_grad, "
+        f"{'bfloat16 autocast' if args.bf16 else 'float32'}",
+        f"  input: {args.batch} clips of random 80-dim features at {FRAMES_PER_SECOND} frames/s ({lengths}); "
+        f"time: median of {args.runs} runs after {args.warmup} warm-up, both models in one process, interleaved",
+        "  peak memory: rise of peak RSS (VmHWM) over RSS before one forward, fresh process each, weights excluded",
+        "",
+        f"  {'model':<24}{'params':>10}{'time (s)':>12}{'peak mem (MB)':>16}",
+        f"  {'zoo ECAPA-TDNN':<24}{timing['params']['ours'] / 1e6:>9.2f}M{median['ours']:>12.3f}{peak['ours']:>16.1f}",
+        f"  {'SpeechBrain ECAPA_TDNN':<24}{timing['params']['theirs'] / 1e6:>9.2f}M{median['theirs']:>12.3f}{peak['theirs']:>16.1f}",
+        f"  {'ours / theirs':<24}{'':>10}{time_ratio:>12.2f}{memory_ratio:>16.2f}",
+        f"  speed-up {1 / time_ratio:.2f}x (target >= 1.5x: {'met' if time_ratio <= 1 / 1.5 else 'NOT met'}); "
+        f"memory {'no more than theirs' if memory_ratio <= 1 else 'MORE than theirs'}",
+        f"  all runs (s): ours {' '.join(f'{t:.2f}' for t in timing['times']['ours'])}; "
+        f"theirs {' '.join(f'{t:.2f}' for t in timing['times']['theirs'])}",
+        f"  process CPU time, median (s, all threads; steadier than wall time on a busy machine): ours {cpu['ours']:.3f}, "
+        f"theirs {cpu['theirs']:.3f}, ours / theirs {cpu['ours'] / cpu['theirs']:.2f}",
+    ]
+    print("\n".join(rows), flush=True)  # before the pipeline's run: a failure there does not lose these numbers
+    if args.no_rtf:
+        return 0
+
+    say("zoo bench speaker: real-time factor of our embedding pipeline ...")
+    rtf = _run_worker(
+        Path(sys.executable),
+        ["rtf", "--seconds", str(args.seconds), "--runs", str(args.runs), "--warmup", str(args.warmup), *common,
+         *(["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])],
+        module=True,
+    )
+    seconds = statistics.median(rtf["times"])
+    print("\n".join([
+        "",
+        f"  our embedding pipeline, audio -> features -> embedding: {rtf['how']}, torch {rtf['torch']} "
+        f"(the project's environment), {args.threads} threads, {args.batch} clips of {args.seconds:g} s in one batch, "
+        f"{'model in bfloat16' if args.bf16 else 'float32'} ({args.checkpoint or 'random weights at the published size'})",
+        f"  median {seconds:.3f} s for {rtf['audio_seconds']:g} s of audio: real-time factor {seconds / rtf['audio_seconds']:.4f} "
+        f"({rtf['audio_seconds'] / seconds:.1f}x faster than real time)",
+    ]))
+    return 0
+
+
 BENCHMARKS = {
     "separation": (separation, "zoo Sepformer vs SpeechBrain's SepFormer: CPU time and peak memory, published config"),
+    "speaker": (speaker, "zoo ECAPA-TDNN vs SpeechBrain's ECAPA_TDNN: CPU time and peak memory, published config; pipeline RTF"),
 }
 
 

@@ -107,6 +107,11 @@ def save_checkpoint(
     recipe_source = str(recipe_path) if recipe_path else None
     if recipe is None and recipe_path is not None:
         recipe = yaml.safe_load(Path(recipe_path).read_text())
+    tokenizer = processor_class = None
+    if hasattr(feature_extractor, "tokenizer") and hasattr(feature_extractor, "feature_extractor"):
+        # a processor (an ASR model's Wav2Vec2Processor): each part in its own files, as the stock pipeline loads them
+        processor_class = type(feature_extractor).__name__
+        feature_extractor, tokenizer = feature_extractor.feature_extractor, feature_extractor.tokenizer
     if feature_extractor is None:
         if sampling_rate is None:
             raise ValueError(f"{type(config).__name__} has no sampling_rate; pass feature_extractor= explicitly")
@@ -134,6 +139,8 @@ def save_checkpoint(
     fe_sources = sorted(_auto_map_files(output_dir, "preprocessor_config.json"))
     _check_portable_sources(output_dir, fe_sources)
     sources += fe_sources
+    if tokenizer is not None:
+        _save_tokenizer(output_dir, tokenizer, processor_class)
 
     # 3. recipe
     if recipe is not None:
@@ -199,7 +206,7 @@ _MISSING = object()
 
 # zoo tasks that transformers has its own Auto class for: the checkpoint's auto_map names that class too, so
 # `AutoModelForAudioXVector.from_pretrained(folder, trust_remote_code=True)` works where zoo is not installed
-TRANSFORMERS_AUTO_CLASSES = {"speaker-embedding": "AutoModelForAudioXVector"}
+TRANSFORMERS_AUTO_CLASSES = {"speaker-embedding": "AutoModelForAudioXVector", "automatic-speech-recognition": "AutoModelForCTC"}
 
 
 def _add_task_auto_class(folder: Path, task: str) -> None:
@@ -213,6 +220,19 @@ def _add_task_auto_class(folder: Path, task: str) -> None:
         return
     auto_map[name] = auto_map["AutoModel"]
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _save_tokenizer(folder: Path, tokenizer, processor_class: str) -> None:
+    """Save a processor's tokenizer next to its feature extractor and name the processor class in both configs, so
+    `AutoProcessor.from_pretrained(folder)` rebuilds it (transformers' processors only: no source is copied)."""
+    import json
+
+    tokenizer.save_pretrained(folder)
+    for name in ("preprocessor_config.json", "tokenizer_config.json"):
+        path = folder / name
+        config = json.loads(path.read_text())
+        config["processor_class"] = processor_class
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager

@@ -151,3 +151,67 @@ def min_dcf(scores, labels, p_target: float = 0.01, c_miss: float = 1.0, c_fa: f
     _, fpr, fnr = _operating_points(scores, labels)
     cost = c_miss * fnr * p_target + c_fa * fpr * (1 - p_target)
     return float(np.min(cost) / min(c_miss * p_target, c_fa * (1 - p_target)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# speech recognition: word and character error rates (jiwer's alignment), on already normalised text
+
+
+def _transcripts(references, hypotheses) -> tuple[list[str], list[str]]:
+    """Both sides as equally long lists of strings; references must hold at least one word."""
+    references = [references] if isinstance(references, str) else list(references)
+    hypotheses = [hypotheses] if isinstance(hypotheses, str) else list(hypotheses)
+    if len(references) != len(hypotheses):
+        raise ValueError(f"got {len(references)} references but {len(hypotheses)} hypotheses; pass one hypothesis per reference")
+    if not references:
+        raise ValueError("got no transcripts; pass at least one reference and its hypothesis")
+    for i, (reference, hypothesis) in enumerate(zip(references, hypotheses)):
+        if not isinstance(reference, str) or not isinstance(hypothesis, str):
+            raise TypeError(f"transcript {i} is not a pair of strings ({type(reference).__name__}, {type(hypothesis).__name__})")
+        if not reference.split():
+            raise ValueError(f"reference {i} is empty ({reference!r}); error rates are relative to the reference length, drop it")
+    return references, hypotheses
+
+
+def edit_counts(references, hypotheses, unit: str = "word") -> tuple[int, int]:
+    """Edits (substitutions + deletions + insertions) turning the references into the hypotheses, and the length
+    of the references, in words (split on whitespace) or characters (spaces included, as jiwer and `evaluate` count).
+
+    Args:
+        references: one transcript or a list of them (normalised the same way as the hypotheses).
+        hypotheses: the recognised text, one per reference.
+        unit: "word" or "char".
+
+    >>> edit_counts("the cat sat", "the bat sat down"), edit_counts("the cat", "the bat", unit="char")
+    ((2, 3), (1, 7))
+    """
+    import jiwer
+
+    references, hypotheses = _transcripts(references, hypotheses)
+    if unit == "word":
+        out = jiwer.process_words(references, [h if h.split() else "" for h in hypotheses])
+        return int(out.substitutions + out.deletions + out.insertions), sum(len(r.split()) for r in references)
+    if unit == "char":
+        out = jiwer.process_characters(references, hypotheses)
+        return int(out.substitutions + out.deletions + out.insertions), sum(len(r) for r in references)
+    raise ValueError(f"unit must be 'word' or 'char', got {unit!r}")
+
+
+def wer(references, hypotheses) -> float:
+    """Word error rate over a set: all word edits divided by all reference words (a fraction; it can exceed 1).
+
+    >>> wer(["the cat sat", "on the mat"], ["the bat sat", "on mat"])
+    0.3333333333333333
+    """
+    errors, words = edit_counts(references, hypotheses, "word")
+    return errors / words
+
+
+def cer(references, hypotheses) -> float:
+    """Character error rate over a set: all character edits divided by all reference characters (a fraction).
+
+    >>> cer("the cat", "the bat")
+    0.14285714285714285
+    """
+    errors, characters = edit_counts(references, hypotheses, "char")
+    return errors / characters

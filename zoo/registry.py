@@ -9,7 +9,7 @@ import importlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioXVector, Wav2Vec2FeatureExtractor
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioXVector, AutoModelForCTC, Wav2Vec2FeatureExtractor
 from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -62,6 +62,13 @@ MODELS = [
         {"speaker-embedding": "XvectorForSpeakerEmbedding"},
         feature_extractor="zoo.speaker.feature_extraction_speaker.SpeakerFeatureExtractor",
     ),
+    ZooModel(
+        "ctc_conformer",
+        "zoo.asr.ctc_conformer",
+        "CtcConformerConfig",
+        {"automatic-speech-recognition": "CtcConformerForCTC"},
+        feature_extractor="zoo.asr.feature_extraction_asr.AsrFeatureExtractor",
+    ),
 ]
 
 # task -> (pipeline class path, pipeline type)
@@ -95,6 +102,8 @@ AUTO_CLASSES = {
     # verification and diarization run the same speaker-embedding models
     "speaker-verification": AutoModelForAudioXVector,
     "speaker-diarization": AutoModelForAudioXVector,
+    # transformers' own Auto class for CTC models: its stock ASR pipeline then runs zoo recognizers as it does Wav2Vec2ForCTC
+    "automatic-speech-recognition": AutoModelForCTC,
 }
 
 

@@ -473,3 +473,220 @@ class SpeakerUtterances:
 
 
 TASKS["speaker-embedding"] = SpeakerEmbeddingTask
+
+
+class AsrCtcTask(RecipeTask):
+    """Speech recognition with CTC (CTC Conformer), on the transcribed utterances of a `zoo data speech` corpus.
+
+    Training examples are the train split's utterances (`repeats` copies of it per epoch, each copy with its own
+    random draws), each optionally sped up or slowed down by resampling (speed perturbation, 0.9 / 1.1) and mixed
+    with noise (the train part of `zoo.data.mixtures.noise_bank`, at a random SNR). Transcripts are normalised
+    with `zoo.asr.processing_asr.normalize_text` and encoded by the character tokenizer; log-mel features and
+    labels (padded with -100) are computed in `collate`.
+
+    Validation transcribes validation-split utterances (speakers and sentences never seen in training) by greedy
+    CTC decoding; `wer` (all word errors over all reference words) is the score, lower is better, and `cer` is
+    reported next to it. The checkpoint holds the feature extractor and the tokenizer (a `Wav2Vec2Processor`), so
+    transformers' `pipeline("automatic-speech-recognition", model=folder)` loads everything from the folder.
+
+    Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id with `audio` and `text`), `sampling_rate`,
+    `max_seconds` (training utterances longer than this are left out; default 12), `repeats` (copies of the train
+    split per epoch; default 1), `speed_probability`, `speeds` (default [0.9, 1.1]), `noise_probability`,
+    `snr_db` ([low, high], default [5, 20]), `validation_examples` (the first utterances of the validation split;
+    null for all).
+    """
+
+    metric_for_best = "wer"
+    greater_is_better = False
+
+    def __init__(self, recipe: dict):
+        super().__init__(recipe)
+        self.sampling_rate = int(self.data["sampling_rate"])
+        self._corpus = None
+        self._processor = None
+        self._output_lengths = None  # the model's frames -> logit steps, set by build_model
+
+    def _split(self, split: str):
+        if self._corpus is None:
+            from .data.hub import load_corpus
+
+            self._corpus = load_corpus(self.data["corpus"])
+        if split not in self._corpus:
+            raise ValueError(f"corpus {self.data['corpus']!r} has no {split!r} split (it has {list(self._corpus)}); build it with `zoo data speech`")
+        dataset = self._corpus[split]
+        if "text" not in dataset.column_names:
+            raise ValueError(f"corpus {self.data['corpus']!r} has no 'text' column (it has {dataset.column_names}); ASR needs transcripts")
+        return dataset
+
+    def processor(self):
+        """The feature extractor (25 ms / 10 ms log-mel, as many bins as the model takes) and character tokenizer."""
+        if self._processor is None:
+            from .asr.feature_extraction_asr import AsrFeatureExtractor
+            from .asr.processing_asr import build_char_tokenizer, build_processor
+
+            rate = self.sampling_rate
+            extractor = AsrFeatureExtractor(
+                feature_size=int(self.recipe["model"].get("config", {}).get("num_mel_bins", 80)),
+                sampling_rate=rate,
+                n_fft=round(0.025 * rate),
+                hop_length=round(0.010 * rate),
+            )
+            self._processor = build_processor(extractor, build_char_tokenizer())
+        return self._processor
+
+    def feature_extractor(self):
+        # what `zoo.train` saves with the checkpoint: the processor, i.e. feature extractor + tokenizer
+        return self.processor()
+
+    def build_model(self):
+        config_cls, heads = model_classes(self.recipe["model"]["type"])
+        processor = self.processor()
+        tokenizer, extractor = processor.tokenizer, processor.feature_extractor
+        settings = dict(self.recipe["model"].get("config", {}))
+        for key, value in (("vocab_size", len(tokenizer)), ("pad_token_id", tokenizer.pad_token_id)):
+            if settings.get(key, value) != value:
+                raise ValueError(f"model.config.{key}={settings[key]} but the character tokenizer needs {value}; drop it from the recipe")
+            settings[key] = value
+        config = config_cls(**settings)
+        if config.sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.sampling_rate}; make them equal in the recipe"
+            )
+        if getattr(config, "hop_length", extractor.hop_length) != extractor.hop_length:
+            raise ValueError(
+                f"model.config.hop_length={config.hop_length} but the feature extractor steps {extractor.hop_length} samples "
+                f"(10 ms at {self.sampling_rate} Hz); set hop_length: {extractor.hop_length} in the recipe"
+            )
+        model = heads[self.recipe["task"]](config)
+        self._output_lengths = model._get_feat_extract_output_lengths
+        return model
+
+    def train_dataset(self):
+        data = self.data
+        return AsrUtterances(
+            self._split("train"),
+            sampling_rate=self.sampling_rate,
+            max_seconds=float(data.get("max_seconds", 12.0)),
+            repeats=int(data.get("repeats", 1)),
+            seed=self.seed,
+            speed_probability=float(data.get("speed_probability", 0.0)),
+            speeds=tuple(data.get("speeds", (0.9, 1.1))),
+            noise_probability=float(data.get("noise_probability", 0.0)),
+            snr_db=tuple(data.get("snr_db", (5.0, 20.0))),
+        )
+
+    def eval_dataset(self):
+        limit = self.data.get("validation_examples")
+        return AsrUtterances(self._split("validation"), sampling_rate=self.sampling_rate, limit=None if limit is None else int(limit), split="validation")
+
+    def collate(self, items: list[dict]) -> dict:
+        processor = self.processor()
+        features = processor.feature_extractor(
+            [item["waveform"] for item in items], sampling_rate=self.sampling_rate, return_tensors="pt", padding=True
+        )
+        encoded = processor.tokenizer([item["text"] for item in items], padding=True, return_tensors="pt")
+        return {
+            "input_features": features["input_features"],
+            "attention_mask": features["attention_mask"],
+            "labels": encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100),  # CTC ignores -100
+        }
+
+    def metrics(self, batch: dict, outputs) -> dict:
+        from .asr.processing_asr import greedy_decode
+        from .metrics import edit_counts
+
+        tokenizer = self.processor().tokenizer
+        frames = batch["attention_mask"].sum(-1)
+        lengths = None if self._output_lengths is None else self._output_lengths(frames)
+        hypotheses = greedy_decode(outputs.logits, tokenizer, lengths)
+        # the labels spell the normalised transcript exactly (every character is in the vocabulary)
+        references = [tokenizer.decode(row[row >= 0].tolist(), group_tokens=False) for row in batch["labels"]]
+        counts = [edit_counts(r, h, "word") + edit_counts(r, h, "char") for r, h in zip(references, hypotheses)]
+        word_errors, words, char_errors, chars = (torch.tensor([float(c[i]) for c in counts]) for i in range(4))
+        # summed over the whole set by corpus_metrics: WER is total errors over total words, not a mean of ratios
+        return {"_word_errors": word_errors, "_words": words, "_char_errors": char_errors, "_chars": chars}
+
+    def corpus_metrics(self, values: dict) -> dict:
+        return {
+            "wer": float(values["_word_errors"].sum() / values["_words"].sum().clamp(min=1)),
+            "cer": float(values["_char_errors"].sum() / values["_chars"].sum().clamp(min=1)),
+        }
+
+    def dataset_names(self) -> list[str]:
+        return [str(self.data["corpus"])]
+
+
+class AsrUtterances:
+    """Transcribed utterances: `utterances[i] -> {"waveform": (T,) float32, "text": normalised transcript}`.
+
+    Keeps the utterances whose normalised transcript is not empty and, when `max_seconds` is given and the set has
+    a `duration` column, that last at most `max_seconds`; `limit` keeps the first of them. Item `i` is utterance
+    `i % len(utterances)`, so `repeats` copies of the set make one epoch. With augmentation each item draws, from
+    `(seed, i)` alone, a speed change (resampling) and an additive noise at an SNR in `snr_db`. Works as a
+    `torch.utils.data.Dataset`.
+    """
+
+    def __init__(self, dataset, sampling_rate: int, max_seconds: float | None = None, limit: int | None = None,
+                 repeats: int = 1, seed: int = 0, speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1),
+                 noise_probability: float = 0.0, snr_db: tuple = (5.0, 20.0), split: str = "train"):
+        import datasets
+
+        from .asr.processing_asr import normalize_text
+
+        for name, p in (("speed_probability", speed_probability), ("noise_probability", noise_probability)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"data.{name} must lie in [0, 1], got {p}")
+        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
+            raise ValueError(f"data.snr_db must be [low, high] in dB, got {list(snr_db)}")
+        if repeats < 1:
+            raise ValueError(f"data.repeats must be >= 1, got {repeats}")
+        texts = [normalize_text(text) for text in dataset["text"]]
+        durations = dataset["duration"] if max_seconds is not None and "duration" in dataset.column_names else None
+        self.rows = [row for row, text in enumerate(texts) if text and (durations is None or durations[row] <= max_seconds)]
+        if limit is not None:
+            self.rows = self.rows[:limit]
+        if not self.rows:
+            raise ValueError(
+                f"no utterances left of the {len(texts)} in the {split} split (empty transcripts, or all longer than "
+                f"max_seconds={max_seconds}); raise data.max_seconds or check the corpus' text column"
+            )
+        self.texts = texts
+        self.audio = dataset.select_columns(["audio"]).cast_column("audio", datasets.Audio(decode=False))
+        self.sampling_rate, self.repeats, self.seed, self.split = sampling_rate, repeats, seed, split
+        self.speed_probability, self.speeds = speed_probability, tuple(float(s) for s in speeds)
+        self.noise_probability, self.snr_db = noise_probability, tuple(snr_db)
+        self.bank = None
+        if noise_probability > 0:
+            from .data import mixtures
+
+            self.bank = mixtures.noise_bank(sampling_rate)
+
+    def __len__(self) -> int:
+        return len(self.rows) * self.repeats
+
+    def __getitem__(self, index: int) -> dict:
+        import random
+
+        from .audio import load_audio, resample
+        from .data.mixtures import noise_segment
+
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} utterances")
+        row = self.rows[index % len(self.rows)]
+        wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
+        rng = random.Random(f"asr-{self.seed}-{index}")
+        if self.speed_probability and rng.random() < self.speed_probability:
+            # played back at the original rate, a signal resampled to rate / speed is `speed` times faster
+            wave = resample(wave, self.sampling_rate, round(self.sampling_rate / rng.choice(self.speeds)))
+        if self.bank is not None and rng.random() < self.noise_probability:
+            noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, len(wave), rng.random())
+            level = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) + 1e-8
+            noise_level = float(np.sqrt(np.mean(np.square(noise, dtype=np.float64)))) + 1e-8
+            wave = wave + noise * (level / noise_level) * 10 ** (-rng.uniform(*self.snr_db) / 20)
+            peak = float(np.abs(wave).max())
+            if peak > 1.0:  # keep it a valid float waveform; the normalised log-mel ignores the gain
+                wave = wave / peak
+        return {"waveform": wave.astype(np.float32), "text": self.texts[row]}
+
+
+TASKS["automatic-speech-recognition"] = AsrCtcTask

@@ -68,6 +68,37 @@ def tiny_enhancement_checkpoint(tmp_path_factory) -> Path:
     return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-enh-16k"), "ConvTasNetForSpeechEnhancement", 1, 16000)
 
 
+TINY_ECAPA = dict(channels=[16, 16, 16, 16, 48], attention_channels=8, se_channels=8, embedding_size=16)
+
+
+def save_tiny_speaker_checkpoint(folder: Path, model_type: str, threshold: float | None) -> Path:
+    """A random-weights speaker-embedding checkpoint (ECAPA-TDNN or x-vector) with its log-mel feature extractor."""
+    import torch
+
+    import zoo
+
+    torch.manual_seed(0)
+    if model_type == "ecapa_tdnn":
+        model = zoo.EcapaTdnnForSpeakerEmbedding(zoo.EcapaTdnnConfig(**TINY_ECAPA, threshold=threshold))
+    else:
+        model = zoo.XvectorForSpeakerEmbedding(zoo.XvectorConfig(hidden_size=16, embedding_size=16, threshold=threshold))
+    model.save_pretrained(folder)
+    zoo.SpeakerFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_speaker_checkpoint(tmp_path_factory) -> Path:
+    """A tiny random ECAPA-TDNN with a decision threshold, as a calibrated checkpoint has."""
+    return save_tiny_speaker_checkpoint(tmp_path_factory.mktemp("tiny-ecapa-16k"), "ecapa_tdnn", 0.5)
+
+
+@pytest.fixture(scope="session")
+def tiny_xvector_checkpoint(tmp_path_factory) -> Path:
+    """A tiny random x-vector without a threshold (uncalibrated)."""
+    return save_tiny_speaker_checkpoint(tmp_path_factory.mktemp("tiny-xvector-16k"), "xvector", None)
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not os.access(CHROMIUM, os.X_OK):
@@ -90,7 +121,15 @@ def serve_demo(workdir: Path, models: dict[str, str]):
 
 
 @pytest.fixture(scope="session")
-def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpoint, tiny_estimator_checkpoint, tmp_path_factory):
+def demo_url(
+    chromium_path,
+    tiny_separation_checkpoint,
+    tiny_enhancement_checkpoint,
+    tiny_estimator_checkpoint,
+    tiny_speaker_checkpoint,
+    tiny_xvector_checkpoint,
+    tmp_path_factory,
+):
     """`zoo demo` with its Spaces pointed at tiny random checkpoints (fast, independent of the shipped weights)."""
     # the working directory is not the repo root: the Spaces must not depend on the cwd
     yield from serve_demo(
@@ -99,6 +138,8 @@ def demo_url(chromium_path, tiny_separation_checkpoint, tiny_enhancement_checkpo
             "ZOO_SEPARATION_MODEL": str(tiny_separation_checkpoint),
             "ZOO_ENHANCEMENT_MODEL": str(tiny_enhancement_checkpoint),
             "ZOO_ESTIMATOR_MODEL": str(tiny_estimator_checkpoint),
+            "ZOO_SPEAKER_MODEL": str(tiny_speaker_checkpoint),
+            "ZOO_SPEAKER_LEADERBOARD": f"{tiny_speaker_checkpoint},{tiny_xvector_checkpoint}",
         },
     )
 

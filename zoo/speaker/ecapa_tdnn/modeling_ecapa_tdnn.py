@@ -53,11 +53,24 @@ class SpeakerEmbeddingOutput(ModelOutput):
 def masked_mean_std(hidden: torch.Tensor, weights: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted mean and standard deviation over frames; `weights` broadcast to `hidden` and sum to 1 per row.
 
-    `hidden`: (batch, channels, frames). Returns two (batch, channels) tensors.
+    `hidden`: (batch, channels, frames); `weights`: (batch, 1, frames) (the same for every channel) or
+    (batch, channels, frames). Returns two (batch, channels) tensors.
     """
-    mean = (hidden * weights).sum(-1)
+    # the weighted sums are matrix products: no (batch, channels, frames) product tensor is allocated, which on a
+    # CPU costs more than the arithmetic (a fresh 60 MB tensor means page faults on every call)
+    if weights.shape[1] == 1:
+        column = weights.transpose(1, 2)  # (batch, frames, 1)
+        mean = torch.matmul(hidden, column).squeeze(-1)  # (batch, channels)
+        centered = hidden - mean.unsqueeze(-1)
+        # in place when no gradient is needed: one (batch, channels, frames) tensor fewer
+        squares = centered.square_() if not torch.is_grad_enabled() else centered.square()
+        variance = torch.matmul(squares, column).squeeze(-1)
+    else:
+        mean = torch.einsum("bct,bct->bc", hidden, weights)
+        centered = hidden - mean.unsqueeze(-1)
+        squares = centered.square_() if not torch.is_grad_enabled() else centered.square()
+        variance = torch.einsum("bct,bct->bc", squares, weights)
     # sqrt of a clamped variance rather than torch.std: std's backward is NaN on constant inputs
-    variance = (weights * (hidden - mean.unsqueeze(-1)).pow(2)).sum(-1)
     return mean, variance.clamp(min=eps).sqrt()
 
 
@@ -101,7 +114,7 @@ class TdnnBlock(nn.Module):
         super().__init__()
         self.kernel_size = kernel_size
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation, padding=dilation * (kernel_size - 1) // 2)
-        self.activation = nn.ReLU()
+        self.activation = nn.ReLU(inplace=True)  # on the convolution's fresh output, which backward does not need
         self.norm = nn.BatchNorm1d(out_channels)
 
     def forward(self, hidden: torch.Tensor, frame_mask: Optional[torch.Tensor]) -> torch.Tensor:
@@ -145,7 +158,7 @@ class SqueezeExcitation(nn.Module):
         else:
             squeezed = (hidden * frame_mask).sum(-1, keepdim=True) / frame_mask.sum(-1, keepdim=True)
         gate = torch.sigmoid(self.conv2(torch.relu(self.conv1(squeezed))))  # (batch, channels, 1)
-        return hidden * gate
+        return hidden * gate if torch.is_grad_enabled() else hidden.mul_(gate)  # in place: `hidden` is a fresh tensor
 
 
 class SeRes2NetBlock(nn.Module):
@@ -162,7 +175,8 @@ class SeRes2NetBlock(nn.Module):
     def forward(self, hidden: torch.Tensor, frame_mask: Optional[torch.Tensor]) -> torch.Tensor:
         residual = hidden if self.shortcut is None else self.shortcut(hidden)
         hidden = self.tdnn2(self.res2net(self.tdnn1(hidden, frame_mask), frame_mask), frame_mask)
-        return self.se(hidden, frame_mask) + residual  # (batch, out_channels, frames)
+        hidden = self.se(hidden, frame_mask)
+        return hidden + residual if torch.is_grad_enabled() else hidden.add_(residual)  # (batch, out_channels, frames)
 
 
 class AttentiveStatisticsPooling(nn.Module):
@@ -178,16 +192,25 @@ class AttentiveStatisticsPooling(nn.Module):
         self.attention = nn.Conv1d(attention_channels, channels, 1)
 
     def forward(self, hidden: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        frames = hidden.shape[-1]
         if self.global_context:
             mean, std = masked_mean_std(hidden, frame_mask / frame_mask.sum(-1, keepdim=True))  # (batch, channels) x 2
-            context = [mean.unsqueeze(-1).expand(-1, -1, frames), std.unsqueeze(-1).expand(-1, -1, frames)]
-            attention_input = torch.cat([hidden] + context, dim=1)  # (batch, 3 * channels, frames)
+            # the attention's first 1x1 convolution over [hidden; mean; std] is W_h @ hidden plus W_m @ mean + W_s @ std
+            # + bias, which is the same at every frame: computed once per utterance rather than broadcast to
+            # (batch, 3 * channels, frames) and convolved (a third of the arithmetic, a ninth of the memory)
+            channels = hidden.shape[1]
+            weight = self.tdnn.conv.weight.squeeze(-1)  # (attention_channels, 3 * channels)
+            context = torch.addmm(self.tdnn.conv.bias, torch.cat([mean, std], dim=1), weight[:, channels:].t())  # (batch, attention)
+            attention = torch.matmul(weight[:, :channels], hidden) + context.unsqueeze(-1)  # (batch, attention, frames)
+            attention = self.tdnn.norm(self.tdnn.activation(attention))
         else:
-            attention_input = hidden
-        scores = self.attention(torch.tanh(self.tdnn(attention_input, None)))  # (batch, channels, frames)
-        scores = scores.masked_fill(frame_mask == 0, torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores, dim=-1)  # padded frames get weight 0
+            attention = self.tdnn(hidden, None)  # (batch, attention_channels, frames)
+        scores = self.attention(torch.tanh(attention))  # (batch, channels, frames)
+        scores = scores.masked_fill_(frame_mask == 0, torch.finfo(scores.dtype).min)  # padded frames get weight 0
+        if torch.is_grad_enabled():
+            weights = torch.softmax(scores, dim=-1)
+        else:  # the same softmax, in place: one (batch, channels, frames) tensor fewer
+            weights = scores.sub_(scores.amax(-1, keepdim=True)).exp_()
+            weights = weights.div_(weights.sum(-1, keepdim=True))
         mean, std = masked_mean_std(hidden, weights)
         return torch.cat([mean, std], dim=1)  # (batch, 2 * channels)
 

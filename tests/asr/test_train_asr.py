@@ -1,0 +1,168 @@
+"""ASR training through the shared accelerate loop: utterances and augmentation, labels, validation WER / CER, a
+Hub-layout checkpoint that transformers' stock pipeline loads from the folder alone, and the shipped recipe."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from transformers import pipeline
+
+import zoo  # noqa: F401  (registers the model with AutoModelForCTC)
+from zoo.data import mixtures
+from zoo.tasks import TASKS, AsrCtcTask, AsrUtterances
+from zoo.train import load_recipe
+from zoo.train import main as train_main
+
+from .tones import RATE, TINY, TRAIN_TEXTS, tones
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VALIDATION_TEXTS = ["dcb ac", "bad", "cab da"]  # sentences never seen in training, as in the speech corpus
+
+
+@pytest.fixture(scope="module")
+def tone_corpus(tmp_path_factory):
+    """A `zoo data speech`-like corpus of tone speech: upper-case transcripts, like the real one's."""
+    import datasets
+
+    def split(texts, speaker):
+        return datasets.Dataset.from_dict({
+            "audio": [{"array": tones(t), "sampling_rate": RATE} for t in texts],
+            "text": [t.upper() for t in texts],
+            "speaker_id": [speaker] * len(texts),
+            "duration": [len(tones(t)) / RATE for t in texts],
+        }).cast_column("audio", datasets.Audio(sampling_rate=RATE))
+
+    folder = tmp_path_factory.mktemp("tone-corpus") / "corpus"
+    datasets.DatasetDict(
+        train=split(TRAIN_TEXTS, "a"), validation=split(VALIDATION_TEXTS, "b"), test=split(["ab cd"], "c")
+    ).save_to_disk(str(folder))
+    return str(folder)
+
+
+@pytest.fixture(autouse=True)
+def small_noise_bank(monkeypatch):
+    """One short noise instead of the 17 rendered ones (seconds of sox and fluidsynth); same interface."""
+    bank = {"white": (0.1 * np.random.default_rng(0).standard_normal(3 * RATE)).astype(np.float32)}
+    monkeypatch.setattr(mixtures, "noise_bank", lambda sampling_rate, seconds=None, cache=True: bank)
+
+
+def make_recipe(corpus, tmp_path, **training) -> dict:
+    return {
+        "name": "tiny-ctc-conformer",
+        "task": "automatic-speech-recognition",
+        "model": {"type": "ctc_conformer", "config": dict(TINY, sampling_rate=RATE)},
+        "data": {"corpus": corpus, "sampling_rate": RATE, "max_seconds": 5.0, "repeats": 2, "speed_probability": 0.0, "noise_probability": 0.0},
+        "training": {
+            "seed": 0, "batch_size": 4, "learning_rate": 0.003, "lr_scheduler": "constant", "max_steps": 4, "eval_every": 2,
+            "save_every": 2, "log_every": 2, "log_with": "none", **training,
+        },
+        "output_dir": str(tmp_path / "checkpoint"),
+        "run_dir": str(tmp_path / "run"),
+    }
+
+
+def test_training_learns_and_writes_a_checkpoint_the_stock_pipeline_loads(tone_corpus, tmp_path):
+    recipe = make_recipe(tone_corpus, tmp_path, max_steps=160, eval_every=40, save_every=80)
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert train_main([str(tmp_path / "recipe.yaml")]) == 0
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    wers = [h["wer"] for h in summary["history"]]
+    assert summary["metric"] == "wer" and summary["best"] == min(wers) and all("cer" in h for h in summary["history"])
+    # it learns to read sentences it never saw: from every word wrong to most right
+    assert wers[0] == 1.0 and summary["best"] < 0.5, wers
+
+    folder = tmp_path / "checkpoint"
+    names = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer_config.json", "vocab.json", "README.md", "recipe.yaml"} <= names
+    card = (folder / "README.md").read_text()
+    assert "pipeline_tag: automatic-speech-recognition" in card and "type: wer" in card
+    asr = pipeline("automatic-speech-recognition", model=str(folder))
+    from zoo.metrics import wer
+
+    hypotheses = [asr(tones(t))["text"] for t in VALIDATION_TEXTS]
+    assert wer(VALIDATION_TEXTS, hypotheses) == pytest.approx(summary["best"], abs=1e-3)
+
+
+def test_a_tiny_run_through_main(tone_corpus, tmp_path):
+    recipe = make_recipe(tone_corpus, tmp_path, max_steps=2)
+    recipe["data"].update(speed_probability=0.5, noise_probability=0.5, validation_examples=2)
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert train_main([str(tmp_path / "recipe.yaml")]) == 0
+    config = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
+    assert config["vocab_size"] == 30 and config["pad_token_id"] == 0 and config["model_type"] == "ctc_conformer"
+
+
+def test_utterances_normalise_filter_and_augment(tone_corpus):
+    from zoo.data.hub import load_corpus
+
+    train = load_corpus(tone_corpus)["train"]
+    plain = AsrUtterances(train, RATE, repeats=2)
+    assert len(plain) == 16 and plain[0]["text"] == TRAIN_TEXTS[0] and plain[8]["text"] == TRAIN_TEXTS[0]
+    np.testing.assert_allclose(plain[0]["waveform"], tones(TRAIN_TEXTS[0]), atol=1e-4)
+    short = AsrUtterances(train, RATE, max_seconds=1.0)
+    assert [short[i]["text"] for i in range(len(short))] == [t for t in TRAIN_TEXTS if len(t) * 0.16 <= 1.0]
+    assert len(AsrUtterances(train, RATE, limit=3)) == 3
+
+    augmented = AsrUtterances(train, RATE, repeats=4, seed=1, speed_probability=1.0, noise_probability=1.0)
+    lengths = {len(augmented[i]["waveform"]) for i in range(0, 32, 8)}  # one sentence, four draws
+    assert lengths <= {round(len(tones(TRAIN_TEXTS[0])) / s) for s in (0.9, 1.1)} and len(lengths) >= 1
+    np.testing.assert_array_equal(augmented[5]["waveform"], augmented[5]["waveform"])  # a draw depends on (seed, index)
+    assert np.abs(augmented[5]["waveform"]).max() <= 1.0
+
+    with pytest.raises(ValueError, match="max_seconds=0.1"):
+        AsrUtterances(train, RATE, max_seconds=0.1)
+    with pytest.raises(ValueError, match=r"data.noise_probability must lie in \[0, 1\]"):
+        AsrUtterances(train, RATE, noise_probability=2.0)
+    with pytest.raises(IndexError):
+        plain[16]
+
+
+def test_collate_and_validation_metrics(tone_corpus, tmp_path):
+    task = AsrCtcTask(make_recipe(tone_corpus, tmp_path))
+    model = task.build_model()
+    items = [task.eval_dataset()[i] for i in range(3)]
+    batch = task.collate(items)
+    assert batch["input_features"].shape[0] == 3 and batch["input_features"].shape[-1] == 80
+    assert (batch["labels"] == -100).sum() > 0 and batch["labels"][1, :3].tolist() == [5, 4, 7]  # "bad"
+
+    # logits that spell the references exactly: WER 0; all blank: every word deleted
+    encoded = [row[row >= 0] for row in batch["labels"]]
+    steps = model._get_feat_extract_output_lengths(batch["attention_mask"].sum(-1))
+    logits = torch.full((3, int(steps.max()), 30), -10.0)
+    logits[..., 0] = 10.0
+    blank = task.metrics(batch, type("Out", (), {"logits": logits.clone()}))
+    for i, ids in enumerate(encoded):
+        logits[i, : 2 * len(ids) : 2] = torch.nn.functional.one_hot(ids, 30) * 20.0 - 10.0
+    perfect = task.metrics(batch, type("Out", (), {"logits": logits}))
+    assert task.corpus_metrics(perfect) == {"wer": 0.0, "cer": 0.0}
+    assert task.corpus_metrics(blank) == {"wer": 1.0, "cer": 1.0}
+    assert blank["_words"].tolist() == [2.0, 1.0, 2.0]
+
+
+def test_recipe_checks(tone_corpus, tmp_path):
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["model"]["config"]["vocab_size"] = 40
+    with pytest.raises(ValueError, match="vocab_size=40 but the character tokenizer needs 30"):
+        AsrCtcTask(recipe).build_model()
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["model"]["config"]["hop_length"] = 320
+    with pytest.raises(ValueError, match="set hop_length: 160"):
+        AsrCtcTask(recipe).build_model()
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["model"]["config"]["sampling_rate"] = 8000
+    with pytest.raises(ValueError, match="differs from data sampling_rate"):
+        AsrCtcTask(recipe).build_model()
+
+
+def test_shipped_recipe():
+    recipe = load_recipe(REPO_ROOT / "recipes" / "ctc-conformer-zoo-16k.yaml")
+    assert recipe["task"] == "automatic-speech-recognition" and TASKS[recipe["task"]] is AsrCtcTask
+    task = AsrCtcTask(recipe)
+    model = task.build_model()  # needs no corpus
+    assert type(model).__name__ == "CtcConformerForCTC" and model.config.inputs_to_logits_ratio == 640
+    assert 1.5e6 < sum(p.numel() for p in model.parameters()) < 3e6
+    assert recipe["output_dir"] == "checkpoints/ctc-conformer-zoo-16k" and task.metric_for_best == "wer" and not task.greater_is_better
