@@ -229,6 +229,9 @@ class SpeakerEmbeddingTask(RecipeTask):
     every pair of them by cosine: `eer` is the equal error rate (percent) over all same / different speaker
     pairs; lower is better. The best checkpoint's `config.threshold` is the score threshold at that EER point.
 
+    Recipe `model.init_from` (a checkpoint folder or Hub id) fine-tunes that model instead of starting from random
+    weights; its classifier is rebuilt for the new corpus' speakers (e.g. recipes/ecapa-tdnn-cryceleb-finetune.yaml).
+
     Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id with `audio` and `speaker_id`),
     `sampling_rate`, `segment_seconds` (crop length), `train_examples` (crops per epoch; each index is its own
     random draw), `speed_probability`, `speeds` (default [0.9, 1.1]), `reverb_probability`, `rir_pool` (rooms
@@ -266,11 +269,21 @@ class SpeakerEmbeddingTask(RecipeTask):
     def build_model(self):
         config_cls, heads = model_classes(self.recipe["model"]["type"])
         speakers = self.speakers()
-        config = config_cls(
-            **self.recipe["model"].get("config", {}),
-            id2label=dict(enumerate(speakers)),
-            label2id={speaker: i for i, speaker in enumerate(speakers)},
-        )
+        labels = dict(id2label=dict(enumerate(speakers)), label2id={speaker: i for i, speaker in enumerate(speakers)})
+        init_from = self.recipe["model"].get("init_from")
+        if init_from:
+            # fine-tuning: the pretrained encoder, a fresh classifier for this corpus' speakers (its size differs)
+            model = heads[self.recipe["task"]].from_pretrained(
+                init_from, **self.recipe["model"].get("config", {}), **labels, threshold=None, ignore_mismatched_sizes=True
+            )
+            if model.config.model_type != self.recipe["model"]["type"]:
+                raise ValueError(f"model.init_from {init_from!r} is a {model.config.model_type}, not {self.recipe['model']['type']}")
+            if model.config.sampling_rate != self.sampling_rate:
+                raise ValueError(
+                    f"model.init_from {init_from!r} works at {model.config.sampling_rate} Hz but data.sampling_rate is {self.sampling_rate}"
+                )
+            return model
+        config = config_cls(**self.recipe["model"].get("config", {}), **labels)
         if config.sampling_rate != self.sampling_rate:
             raise ValueError(
                 f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.sampling_rate}; make them equal in the recipe"

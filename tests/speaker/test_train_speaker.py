@@ -169,3 +169,31 @@ def test_shipped_recipes_are_consistent(name):
     assert recipe["data"]["train_examples"] == training["max_steps"] * training["batch_size"]
     # checkpoints ship in git: 10 MB at most (tests/test_checkpoints.py)
     assert heads["speaker-embedding"](config).num_parameters() * 4 < 9 * 2**20
+
+
+def test_fine_tuning_starts_from_a_checkpoint_with_a_new_classifier(tiny_speech, tmp_path):
+    """`model.init_from` keeps the pretrained encoder and rebuilds the classifier for the new corpus' speakers."""
+    base_recipe = make_recipe(tiny_speech, tmp_path / "base")
+    base = zoo.EcapaTdnnForSpeakerEmbedding(
+        zoo.EcapaTdnnConfig(**base_recipe["model"]["config"], id2label={i: f"old{i}" for i in range(7)}, threshold=0.3)
+    )
+    base.save_pretrained(tmp_path / "base-ckpt")
+    recipe = make_recipe(tiny_speech, tmp_path)
+    recipe["model"]["init_from"] = str(tmp_path / "base-ckpt")
+    task = SpeakerEmbeddingTask(recipe)
+    model = task.build_model()
+    assert list(model.config.id2label.values()) == task.speakers() and model.config.threshold is None
+    encoder = {k: v for k, v in base.state_dict().items() if "classifier" not in k}
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in encoder.items())
+
+    recipe["model"]["type"] = "xvector"
+    with pytest.raises(ValueError, match="is a ecapa_tdnn, not xvector"):
+        SpeakerEmbeddingTask(recipe).build_model()
+
+
+@pytest.mark.parametrize("name", ["ecapa-tdnn-cryceleb-finetune", "ecapa-tdnn-cry-16k"])
+def test_fine_tuning_recipes_name_their_base_and_corpus(name):
+    recipe = load_recipe(REPO_ROOT / "recipes" / f"{name}.yaml")
+    assert TASKS[recipe["task"]] is SpeakerEmbeddingTask
+    assert recipe["model"]["init_from"] == "checkpoints/ecapa-tdnn-zoo-16k"
+    assert recipe["data"]["corpus"] in {"Ubenwa/CryCeleb2023", "data/cry"}

@@ -101,7 +101,12 @@ class SpeakerFeatureExtractor(SequenceFeatureExtractor):
 
     def log_mel(self, waveform: np.ndarray) -> np.ndarray:
         """`(time,)` waveform -> `(1 + time // hop_length, feature_size)` float32 log-mel features."""
-        signal = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+        # a copy: decoded inputs may be read-only buffers, which torch warns about
+        signal = torch.tensor(np.asarray(waveform, dtype=np.float32))
+        with torch.autocast("cpu", enabled=False):  # features stay float32 under a caller's bf16 autocast
+            return self._log_mel(signal)
+
+    def _log_mel(self, signal: torch.Tensor) -> np.ndarray:
         window = torch.hamming_window(self.n_fft, periodic=False)
         # zero ("constant") padding rather than reflection: works for clips shorter than half a window
         padded = torch.nn.functional.pad(signal[None, None], (self.n_fft // 2, self.n_fft // 2))[0, 0]
