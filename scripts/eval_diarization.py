@@ -140,7 +140,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-speakers", type=int, default=None)
     parser.add_argument("--max-speakers", type=int, default=None)
     parser.add_argument("--vad", default="energy", choices=["energy", "silero", "none"])
-    parser.add_argument("--clustering", default="agglomerative", choices=["agglomerative", "spectral"])
+    parser.add_argument("--clustering", default="spectral", choices=["agglomerative", "spectral"])
     parser.add_argument("--threshold", type=float, default=None, help="clustering threshold (default: the model's config.threshold, else 0.5)")
     parser.add_argument("--no-overlap", action="store_true", help="one speaker per frame")
     parser.add_argument("--overlap-threshold", type=float, default=None)
@@ -148,6 +148,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hop", type=float, default=0.75, help="embedding hop, seconds")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward")
     parser.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default: cpu)")
+    parser.add_argument("--write-card", action="store_true", help="write the DER table and the command into the checkpoint's model card")
     return parser.parse_args(argv)
 
 
@@ -182,6 +183,22 @@ def main(argv: list[str] | None = None) -> int:
           f"{', overlap not scored' if args.skip_overlap else ''}{', oracle speaker count' if args.oracle_speakers else ''}")
     print(format_table(results))
     print(f"RTTMs and results.json in {out}")
+    if args.write_card:
+        from zoo.speaker.evaluate_speaker import update_card_section
+
+        command = "python scripts/eval_diarization.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        markdown = (
+            f"### Speaker diarization\n\n`pipeline(\"speaker-diarization\")` with this model on {len(rows)} synthetic conversations "
+            f"of {args.conversations} [{args.split}] (2 to 4 TTS speakers never seen in training, turns, pauses, overlaps), "
+            f"collar {args.collar} s (pyannote.metrics, total width), clustering {args.clustering}, speaker count "
+            f"{'given' if args.oracle_speakers else 'estimated'}:\n\n{format_table(results)}\n\nMeasured by `{command}`."
+        )
+        result = {
+            "task": "speaker-diarization", "dataset": f"{args.conversations} ({args.split} conversations)", "split": args.split,
+            "metrics": {"der": round(100 * results["overall"]["der"], 2)},
+        }
+        update_card_section(args.checkpoint, "diarization", markdown, results=[result])
+        print(f"DER written into {Path(args.checkpoint) / 'README.md'}")
     return 0
 
 

@@ -69,7 +69,7 @@ METRICS = {
     "cer": ("CER", ""),
     "eer": ("EER", "%"),
     "min-dcf": ("minDCF", ""),
-    "der": ("DER", ""),
+    "der": ("DER", "%"),
     "accuracy": ("Accuracy", ""),
     "f1": ("F1", ""),
     "map": ("mAP", ""),

@@ -154,7 +154,7 @@ TABLE_CONDITIONS = (
     ("2-mix", 2, "clean"),
     ("3-mix", 3, "clean"),
     ("2-mix + noise (WHAM!-style)", 2, "noisy"),
-    ("2-mix + noise + reverb (WHAMR!-style)", 2, "reverb"),
+    ("2-mix + reverb", 2, "reverb"),
 )
 
 
@@ -201,8 +201,8 @@ def evaluate_table(checkpoints: list[str], split: str, num_examples: int, seed: 
     caption = (
         f"SI-SNRi / SDRi (dB) on {num_examples} {split} mixtures per condition of unseen voices (espeak-ng en-029, flite rms: "
         f"TTS voices never used in training) from {corpus}, mixed with seed {seed}; the same mixtures for every model. "
-        "Noise: sox / fluidsynth noise at WHAM!-like SNRs; reverb: pyroomacoustics rooms, direct-path targets. "
-        "Measured by `zoo eval --table " + " ".join(str(c) for c in checkpoints) + "`."
+        "Noise: sox / fluidsynth noise at WHAM!-like SNRs; reverb: pyroomacoustics rooms (RT60 0.2-0.6 s), direct-path targets. "
+        "Measured by `zoo eval --table " + " ".join(str(c) for c in checkpoints) + f" --num-examples {num_examples}`."
     )
     return results, "\n".join([caption, "", header, rule, *rows])
 

@@ -314,7 +314,9 @@ class SpeakerDiarizationPipeline(ChunkPipeline):
         min_speakers / max_speakers: bounds on the estimated number.
         threshold: agglomerative merge threshold (cosine similarity); default: the model's calibrated
             verification threshold `config.threshold`, else 0.5.
-        clustering: "agglomerative" (default) or "spectral".
+        clustering: "spectral" (default: on the zoo's validation conversations it found the right number of speakers
+            in 92 % of them against 32 % for agglomerative, DER 5.1 % against 11.6 %; scripts/eval_diarization.py)
+            or "agglomerative".
         overlap: assign a second speaker to overlapped frames (default True).
         overlap_threshold: relative similarity both speakers must reach around a frame (default 0.4, see above).
         min_cluster_size: agglomerative: clusters of fewer windows join the most similar larger one (default 3).
@@ -437,7 +439,7 @@ class SpeakerDiarizationPipeline(ChunkPipeline):
         min_speakers=None,
         max_speakers=None,
         threshold=None,
-        clustering="agglomerative",
+        clustering="spectral",
         overlap=True,
         overlap_threshold=None,
         min_cluster_size=3,

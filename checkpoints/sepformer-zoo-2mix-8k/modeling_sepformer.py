@@ -1,0 +1,394 @@
+"""SepFormer for source separation and speech enhancement.
+
+Tensor layouts, used throughout this file:
+    waveform        (batch, time)
+    attention_mask  (batch, time)                          1 on real samples, 0 on padding
+    encoded         (batch, num_filters, frames)
+    frame_mask      (batch, frames)                        True on real frames
+    chunks          (batch, num_chunks, chunk_size, hidden_size)
+    chunk_mask      (batch, num_chunks, chunk_size)        True where a chunk position holds a real frame
+    estimates       (batch, num_speakers, time)
+
+The masker cuts the encoded frames into chunks overlapping by half, with half a chunk of padding before the
+first frame and after the last so that every real frame lies in exactly two chunks. Each dual-path block runs
+a transformer within every chunk (attending along `chunk_size`) and one across chunks (attending along
+`num_chunks`). Both attend in place on the same `chunks` tensor: only queries, keys and values are permuted,
+never the hidden states.
+
+Padding never leaks into real frames: attention ignores padded keys (the chunking's own padding included),
+normalisation statistics are taken over real positions only, and padded positions are zeroed after every
+norm. A padded batch therefore gives the same estimates as one-by-one calls, up to float rounding.
+This file imports only torch and transformers so that a Hub folder carrying it loads with
+`trust_remote_code=True` where zoo is not installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_sepformer import SepformerConfig
+
+
+@dataclass
+class SeparationOutput(ModelOutput):
+    """Output of a separation / enhancement model.
+
+    Args:
+        loss: negative permutation-invariant SI-SNR (dB), averaged over the batch; only when `labels` are given.
+        waveforms: `(batch, num_speakers, time)` estimated sources, padding positions zeroed.
+        si_snr: `(batch,)` SI-SNR (dB) of the best permutation; only when `labels` are given.
+        permutation: `(batch, num_speakers)` label index matched to each estimate; only when `labels` are given.
+    """
+
+    loss: Optional[torch.FloatTensor] = None
+    waveforms: Optional[torch.FloatTensor] = None
+    si_snr: Optional[torch.FloatTensor] = None
+    permutation: Optional[torch.LongTensor] = None
+
+
+def masked_si_snr(estimate: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """SI-SNR in dB over the real samples of `(..., time)` tensors; `mask` broadcasts to them."""
+    lengths = mask.sum(-1, keepdim=True).clamp(min=1)
+    estimate = (estimate - (estimate * mask).sum(-1, keepdim=True) / lengths) * mask
+    target = (target - (target * mask).sum(-1, keepdim=True) / lengths) * mask
+    scale = (estimate * target).sum(-1, keepdim=True) / (target.pow(2).sum(-1, keepdim=True) + eps)
+    projection = scale * target
+    noise = estimate - projection
+    return 10 * torch.log10((projection.pow(2).sum(-1) + eps) / (noise.pow(2).sum(-1) + eps))
+
+
+def pit_si_snr(estimates: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor):
+    """Best-permutation SI-SNR. `estimates`, `targets`: (batch, speakers, time); `mask`: (batch, time).
+
+    Returns `(si_snr, permutation)`: `(batch,)` mean SI-SNR over speakers of the best assignment, and
+    `(batch, speakers)` the target index matched to each estimate.
+    """
+    num_speakers = estimates.shape[1]
+    # pairwise[b, i, j] = SI-SNR of estimate i against target j
+    pairwise = masked_si_snr(estimates.unsqueeze(2), targets.unsqueeze(1), mask[:, None, None, :])
+    perms = torch.tensor(list(itertools.permutations(range(num_speakers))), device=estimates.device)  # (P, S)
+    index = torch.arange(num_speakers, device=estimates.device)
+    scores = pairwise[:, index, perms].mean(-1)  # (batch, P)
+    best = scores.argmax(-1)
+    return scores.gather(1, best[:, None]).squeeze(1), perms[best]
+
+
+def sinusoids(length: int, width: int, device, dtype) -> torch.Tensor:
+    """`(length, width)` sinusoidal positions, sin and cos interleaved (Vaswani et al., 2017)."""
+    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / width))
+    angles = position * frequency  # (length, width // 2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1).to(dtype)
+
+
+class MaskedGlobalLayerNorm(nn.Module):
+    """Layer norm over channels and real frames together (gLN), blind to padded frames. Input `(batch, channels, frames)`."""
+
+    def __init__(self, channels: int, eps: float = 1e-8):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+        self.eps = eps
+
+    def forward(self, hidden: torch.Tensor, frame_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        if frame_mask is None:  # no padding in the batch: the fused kernel computes the same statistics
+            return nn.functional.group_norm(hidden, 1, self.weight.view(-1), self.bias.view(-1), self.eps)
+        count = frame_mask.sum((1, 2), keepdim=True).clamp(min=1) * hidden.shape[1]
+        mean = (hidden * frame_mask).sum((1, 2), keepdim=True) / count
+        var = ((hidden - mean).pow(2) * frame_mask).sum((1, 2), keepdim=True) / count
+        return ((hidden - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias) * frame_mask
+
+
+class MaskedChunkNorm(nn.Module):
+    """Layer norm over all real positions of all chunks and all features together, per example.
+
+    SepFormer normalises each intra / inter output with a one-group GroupNorm over (features, chunk, chunks);
+    this computes the same statistics over real positions only and zeroes the padded ones.
+    """
+
+    def __init__(self, width: int, eps: float = 1e-8):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.eps = eps
+
+    def forward(self, chunks: torch.Tensor, chunk_mask: torch.Tensor) -> torch.Tensor:
+        mask = chunk_mask.unsqueeze(-1)  # (batch, num_chunks, chunk_size, 1)
+        chunks = chunks.masked_fill(~mask, 0.0)
+        count = mask.sum((1, 2, 3), keepdim=True).clamp(min=1) * chunks.shape[-1]
+        mean = chunks.sum((1, 2, 3), keepdim=True) / count
+        centered = (chunks - mean).masked_fill_(~mask, 0.0)
+        var = centered.pow(2).sum((1, 2, 3), keepdim=True) / count
+        scale = torch.rsqrt(var + self.eps) * self.weight  # (batch, 1, 1, width)
+        return torch.addcmul(self.bias, centered, scale).masked_fill_(~mask, 0.0)
+
+
+class SepformerAttention(nn.Module):
+    """Multi-head self-attention along one axis of `chunks`: within chunks, or across them."""
+
+    def __init__(self, config: SepformerConfig):
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.head_dim = config.hidden_size // config.num_heads
+        self.dropout = config.dropout
+        self.in_proj = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor, across_chunks: bool) -> torch.Tensor:
+        """Returns `(batch, num_chunks, chunk_size, width)`, or `(batch, chunk_size, num_chunks, width)` when `across_chunks`."""
+        batch, num_chunks, chunk_size, width = chunks.shape
+        qkv = self.in_proj(chunks).view(batch, num_chunks, chunk_size, 3, self.num_heads, self.head_dim)
+        # SDPA's fused CPU kernel takes 4-d (sequences, heads, length, head_dim) inputs only, strided is fine
+        if across_chunks:
+            qkv = qkv.permute(3, 0, 2, 4, 1, 5)  # (3, batch, chunk_size, heads, num_chunks, head_dim)
+        else:
+            qkv = qkv.permute(3, 0, 1, 4, 2, 5)  # (3, batch, num_chunks, heads, chunk_size, head_dim)
+        query, key, value = qkv.flatten(1, 2).unbind(0)  # each (sequences, heads, length, head_dim); a view when batch == 1
+        attended = nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        # the kernel writes (sequences, length, heads, head_dim) memory: merging the heads is a view, not a copy;
+        # across chunks the result stays (batch, chunk_size, num_chunks, width) for the caller's residual add to
+        # transpose back in the same pass
+        sequences, _, length, _ = attended.shape
+        attended = attended.transpose(1, 2).reshape(batch, sequences // batch, length, width)
+        return self.out_proj(attended)
+
+
+class SepformerTransformerLayer(nn.Module):
+    """Pre-norm transformer layer: x + attention(norm(x)), then x + ffn(norm(x))."""
+
+    def __init__(self, config: SepformerConfig):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = SepformerAttention(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn_in = nn.Linear(config.hidden_size, config.ffn_dim)
+        self.ffn_out = nn.Linear(config.ffn_dim, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor, across_chunks: bool) -> torch.Tensor:
+        attended = self.dropout(self.attention(self.attention_norm(chunks), attn_mask, across_chunks))
+        if across_chunks:
+            chunks = chunks + attended.transpose(1, 2)  # (batch, num_chunks, chunk_size, width), laid out as `chunks`
+        else:
+            chunks = attended.add_(chunks)  # in place on a fresh buffer: one allocation less (autograd-safe for linear)
+        # in-place ReLU and residual on the fresh linear outputs: these (positions x ffn_dim) buffers are the largest
+        # of the forward, and every allocation of that size costs page faults
+        inner = self.dropout(self.ffn_in(self.ffn_norm(chunks)).relu_())
+        return self.dropout(self.ffn_out(inner)).add_(chunks)
+
+
+class SepformerTransformer(nn.Module):
+    """Sinusoidal positions along the attended axis, pre-norm layers, a final layer norm."""
+
+    def __init__(self, config: SepformerConfig, num_layers: int, across_chunks: bool):
+        super().__init__()
+        self.across_chunks = across_chunks
+        self.layers = nn.ModuleList(SepformerTransformerLayer(config) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        _, num_chunks, chunk_size, width = chunks.shape
+        if self.across_chunks:
+            positions = sinusoids(num_chunks, width, chunks.device, chunks.dtype).unsqueeze(1)  # (num_chunks, 1, width)
+        else:
+            positions = sinusoids(chunk_size, width, chunks.device, chunks.dtype)  # (chunk_size, width)
+        hidden = chunks + positions
+        for layer in self.layers:
+            hidden = layer(hidden, attn_mask, self.across_chunks)
+        return self.norm(hidden)
+
+
+class SepformerDualPathBlock(nn.Module):
+    """Intra-chunk transformer, norm, residual; then inter-chunk transformer, norm, residual."""
+
+    def __init__(self, config: SepformerConfig):
+        super().__init__()
+        self.intra = SepformerTransformer(config, config.num_intra_layers, across_chunks=False)
+        self.intra_norm = MaskedChunkNorm(config.hidden_size)
+        self.inter = SepformerTransformer(config, config.num_inter_layers, across_chunks=True)
+        self.inter_norm = MaskedChunkNorm(config.hidden_size)
+
+    def forward(self, chunks, chunk_mask, intra_mask, inter_mask) -> torch.Tensor:
+        chunks = chunks + self.intra_norm(self.intra(chunks, intra_mask), chunk_mask)
+        return chunks + self.inter_norm(self.inter(chunks, inter_mask), chunk_mask)
+
+
+def segment(hidden: torch.Tensor, frame_mask: torch.Tensor, chunk_size: int):
+    """Cut `(batch, frames, width)` into `(batch, num_chunks, chunk_size, width)` chunks overlapping by half.
+
+    Half a chunk of padding goes before the first frame and at least as much after the last, so every real
+    frame lies in exactly two chunks. Returns the chunks and their `(batch, num_chunks, chunk_size)` mask.
+    """
+    batch, frames, width = hidden.shape
+    hop = chunk_size // 2
+    num_chunks = -(-frames // hop) + 1  # halves 1 .. num_chunks - 1 hold the frames; half 0 and the last are padding
+    right = (num_chunks + 1) * hop - hop - frames
+    padded = nn.functional.pad(hidden, (0, 0, hop, right))  # (batch, (num_chunks + 1) * hop, width)
+    chunks = padded.unfold(1, chunk_size, hop).transpose(2, 3).contiguous()  # (batch, num_chunks, chunk_size, width)
+    chunk_mask = nn.functional.pad(frame_mask, (hop, right)).unfold(1, chunk_size, hop)  # (batch, num_chunks, chunk_size)
+    return chunks, chunk_mask
+
+
+def overlap_add(chunks: torch.Tensor, frames: int) -> torch.Tensor:
+    """Inverse of `segment`: sum the two chunk positions of every frame; `(batch, frames, width)`."""
+    batch, num_chunks, chunk_size, width = chunks.shape
+    halves = chunks.view(batch, num_chunks, 2, chunk_size // 2, width)
+    # half h (1 .. num_chunks - 1) is the first half of chunk h plus the second half of chunk h - 1
+    summed = halves[:, 1:, 0] + halves[:, :-1, 1]  # (batch, num_chunks - 1, hop, width)
+    return summed.view(batch, -1, width)[:, :frames]
+
+
+def _key_mask(valid: torch.Tensor) -> torch.Tensor:
+    """`(batch, sequences, keys)` validity -> an SDPA boolean mask `(batch * sequences, 1, 1, keys)`.
+
+    A query row whose keys are all padding would get a softmax of all -inf (NaN); such rows belong to padded
+    positions, whose outputs are discarded, so they attend everywhere instead.
+    """
+    return (valid | ~valid.any(-1, keepdim=True)).flatten(0, 1)[:, None, None, :]
+
+
+class SepformerMasker(nn.Module):
+    """Encoded mixture -> one mask per speaker, through dual-path transformer blocks."""
+
+    def __init__(self, config: SepformerConfig):
+        super().__init__()
+        self.num_speakers = config.num_speakers
+        self.chunk_size = config.chunk_size
+        self.norm = MaskedGlobalLayerNorm(config.num_filters)
+        self.bottleneck = nn.Conv1d(config.num_filters, config.hidden_size, 1, bias=False)
+        self.blocks = nn.ModuleList(SepformerDualPathBlock(config) for _ in range(config.num_layers))
+        self.prelu = nn.PReLU()
+        self.speaker_proj = nn.Linear(config.hidden_size, config.num_speakers * config.hidden_size)
+        self.output = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output_gate = nn.Linear(config.hidden_size, config.hidden_size)
+        self.mask_proj = nn.Linear(config.hidden_size, config.num_filters, bias=False)
+
+    def forward(self, encoded: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        batch, filters, frames = encoded.shape
+        norm_mask = None if bool(frame_mask.all()) else frame_mask.unsqueeze(1).to(encoded.dtype)
+        hidden = self.bottleneck(self.norm(encoded, norm_mask)).transpose(1, 2)  # (batch, frames, hidden)
+        chunks, chunk_mask = segment(hidden, frame_mask, self.chunk_size)  # (batch, num_chunks, chunk_size, hidden)
+        intra_mask = _key_mask(chunk_mask)  # (batch * num_chunks, 1, 1, chunk_size)
+        inter_mask = _key_mask(chunk_mask.transpose(1, 2))  # (batch * chunk_size, 1, 1, num_chunks)
+        for block in self.blocks:
+            chunks = block(chunks, chunk_mask, intra_mask, inter_mask)
+        hidden = overlap_add(self.prelu(chunks), frames)  # (batch, frames, hidden)
+        # the paper projects every chunk position to the speakers before the overlap-add; a linear map commutes
+        # with the sum, so projecting after it is the same model at half the cost (each frame sums two
+        # positions, so the bias counts twice)
+        hidden = nn.functional.linear(hidden, self.speaker_proj.weight, 2 * self.speaker_proj.bias)
+        hidden = hidden.view(batch, frames, self.num_speakers, -1)  # (batch, frames, speakers, hidden)
+        hidden = torch.tanh(self.output(hidden)) * torch.sigmoid(self.output_gate(hidden))
+        masks = torch.relu(self.mask_proj(hidden))  # (batch, frames, speakers, filters)
+        return masks.permute(0, 2, 3, 1)  # (batch, speakers, filters, frames)
+
+
+class SepformerPreTrainedModel(PreTrainedModel):
+    config_class = SepformerConfig
+    base_model_prefix = "sepformer"
+    main_input_name = "input_values"
+    supports_gradient_checkpointing = False
+
+    def _init_weights(self, module):
+        # PyTorch's own initialisations, as the reference implementation, rather than N(0, 0.02)
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d, nn.PReLU, nn.LayerNorm)):
+            module.reset_parameters()
+        elif isinstance(module, (MaskedGlobalLayerNorm, MaskedChunkNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+class SepformerModel(SepformerPreTrainedModel):
+    """Encoder, masker and decoder; returns `(batch, num_speakers, time)` estimates without a loss."""
+
+    def __init__(self, config: SepformerConfig):
+        super().__init__(config)
+        self.stride = config.kernel_size // 2
+        self.encoder = nn.Conv1d(1, config.num_filters, config.kernel_size, stride=self.stride, bias=False)
+        self.masker = SepformerMasker(config)
+        self.decoder = nn.ConvTranspose1d(config.num_filters, 1, config.kernel_size, stride=self.stride, bias=False)
+        self.post_init()
+
+    def forward(self, input_values: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if input_values.dim() != 2:
+            raise ValueError(f"input_values must be (batch, time), got shape {tuple(input_values.shape)}")
+        batch, time = input_values.shape
+        kernel = self.config.kernel_size
+        if time < kernel:
+            raise ValueError(f"input has {time} samples, fewer than one encoder frame ({kernel}); pass longer audio")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_values)
+        attention_mask = attention_mask.to(input_values.dtype)
+        input_values = input_values * attention_mask
+        # right-pad so the frames tile the signal exactly; the decoder output is cut back to `time`
+        pad = (-(time - kernel)) % self.stride
+        padded = nn.functional.pad(input_values, (0, pad)).unsqueeze(1)  # (batch, 1, time + pad)
+        encoded = torch.relu(self.encoder(padded))  # (batch, filters, frames)
+        lengths = attention_mask.sum(-1)
+        # a sequence of n real samples, padded alone, would have ceil((n - kernel) / stride) + 1 frames
+        valid_frames = torch.div(lengths - kernel + self.stride - 1, self.stride, rounding_mode="floor").clamp(min=0) + 1
+        frames = torch.arange(encoded.shape[-1], device=encoded.device)
+        frame_mask = frames[None, :] < valid_frames[:, None]  # (batch, frames)
+        encoded = encoded * frame_mask.unsqueeze(1)
+        masks = self.masker(encoded, frame_mask)  # (batch, speakers, filters, frames)
+        masked = (masks * encoded.unsqueeze(1)).flatten(0, 1)  # (batch * speakers, filters, frames)
+        decoded = self.decoder(masked).view(batch, self.config.num_speakers, -1)[..., :time]
+        return decoded * attention_mask.unsqueeze(1)  # (batch, speakers, time)
+
+
+class SepformerForSourceSeparation(SepformerPreTrainedModel):
+    """SepFormer with a permutation-invariant SI-SNR loss.
+
+    Args (forward):
+        input_values: `(batch, time)` mixtures at `config.sampling_rate`.
+        attention_mask: `(batch, time)`, 1 on real samples; None means no padding.
+        labels: `(batch, num_speakers, time)` reference sources; when given the loss is computed.
+
+    >>> import torch
+    >>> model = SepformerForSourceSeparation(SepformerConfig(num_filters=16, hidden_size=16, num_heads=2,
+    ...     ffn_dim=32, chunk_size=10))
+    >>> out = model(torch.randn(2, 800), labels=torch.randn(2, 2, 800))
+    >>> tuple(out.waveforms.shape), out.loss.dim()
+    ((2, 2, 800), 0)
+    """
+
+    def __init__(self, config: SepformerConfig):
+        super().__init__(config)
+        self.sepformer = SepformerModel(config)
+        self.post_init()
+
+    def forward(self, input_values, attention_mask=None, labels=None, return_dict=None, **kwargs):
+        estimates = self.sepformer(input_values, attention_mask)
+        loss = si_snr = permutation = None
+        if labels is not None:
+            if labels.dim() == 2:
+                labels = labels.unsqueeze(1)
+            if labels.shape != estimates.shape:
+                raise ValueError(f"labels must be (batch, num_speakers, time) = {tuple(estimates.shape)}, got {tuple(labels.shape)}")
+            mask = torch.ones_like(input_values) if attention_mask is None else attention_mask.to(input_values.dtype)
+            # SI-SNR's log and ratios are unstable in half precision; compute them in float32
+            si_snr, permutation = pit_si_snr(estimates.float(), labels.float(), mask.float())
+            loss = -si_snr.clamp(max=self.config.sisnr_clamp).mean()
+        return SeparationOutput(loss=loss, waveforms=estimates, si_snr=si_snr, permutation=permutation)
+
+
+class SepformerForSpeechEnhancement(SepformerForSourceSeparation):
+    """SepFormer estimating one clean speech source from a noisy (and reverberant) input.
+
+    Same interface as [`SepformerForSourceSeparation`]; `labels` may be `(batch, time)`.
+    """
+
+    def __init__(self, config: SepformerConfig):
+        if config.num_speakers != 1:
+            raise ValueError(f"speech enhancement estimates one source; set num_speakers=1, got {config.num_speakers}")
+        super().__init__(config)
