@@ -120,7 +120,6 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
 
     config = TrainingConfig.from_dict(recipe.get("training", {}))
     run_dir = Path(recipe["run_dir"])
-    output_dir = Path(recipe["output_dir"])
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         mixed_precision=config.mixed_precision,

@@ -1,5 +1,7 @@
 """Shared tiny corpora for the `zoo.data` tests: built once per session, in a temporary cache and folder."""
 
+import os
+
 import pytest
 
 from zoo.data import mixtures
@@ -43,3 +45,19 @@ def tiny_speech(tiny_speech_dir):
     import datasets
 
     return datasets.load_from_disk(str(tiny_speech_dir))
+
+
+@pytest.fixture(scope="session")
+def folder_bytes():
+    """`folder_bytes(path) -> {relative path: bytes}` of every file below a folder, to compare two builds byte for byte."""
+
+    def read(folder) -> dict[str, bytes]:
+        found = {}
+        for root, _, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "rb") as handle:
+                    found[os.path.relpath(path, folder)] = handle.read()
+        return found
+
+    return read

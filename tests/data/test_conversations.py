@@ -1,4 +1,3 @@
-import os
 
 import numpy as np
 import pytest
@@ -10,15 +9,6 @@ from zoo.data.hub import load_corpus
 
 COLUMNS = ["audio", "segments", "num_speakers", "speaker_ids", "num_turns", "overlap_ratio", "duration", "snr_db", "noise",
            "source_ids", "id"]
-
-
-def _folder_bytes(folder):
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as handle:
-                found[os.path.relpath(os.path.join(root, name), folder)] = handle.read()
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +57,7 @@ def test_overlaps_never_hold_three_voices(overlapping):
     assert max(ratios) > 0.02  # overlap=1.0: turns do overlap
 
 
-def test_no_overlap_and_noise(tiny_speech_dir, tmp_path):
+def test_no_overlap_and_noise(tiny_speech_dir, tmp_path, folder_bytes):
     output = tmp_path / "noisy"
     dataset = build_conversations(str(tiny_speech_dir), str(output), num_conversations=2, seconds=15.0, overlap=0.0, snr=5.0,
                                   min_speakers=3, max_speakers=3, seed=4, workers=1, progress=False)
@@ -86,7 +76,7 @@ def test_no_overlap_and_noise(tiny_speech_dir, tmp_path):
     again = tmp_path / "again"
     build_conversations(str(tiny_speech_dir), str(again), num_conversations=2, seconds=15.0, overlap=0.0, snr=5.0,
                         min_speakers=3, max_speakers=3, seed=4, workers=2, progress=False)
-    assert _folder_bytes(again) == _folder_bytes(output)  # same seed, same bytes
+    assert folder_bytes(again) == folder_bytes(output)  # same seed, same bytes
     assert load_corpus(str(output), split="test").num_rows == 2
 
 

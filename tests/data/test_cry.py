@@ -1,4 +1,3 @@
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -10,15 +9,6 @@ from zoo.data.cry import SYNTHETIC_NOTE, build_cry, estimate_f0, plan_infants, s
 from zoo.data.hub import load_corpus
 
 COLUMNS = ["audio", "baby_id", "speaker_id", "period", "split", "duration", "chronological_index", "file_id", "snr_db", "synthetic"]
-
-
-def _folder_bytes(folder):
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as handle:
-                found[os.path.relpath(os.path.join(root, name), folder)] = handle.read()
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +125,11 @@ def test_tiny_build(tiny_cry_dir):
     assert abs(len(wave) / 16000 - row["duration"]) < 0.01
 
 
-def test_same_seed_same_bytes(tmp_path, tiny_cry_dir):
+def test_same_seed_same_bytes(tmp_path, tiny_cry_dir, folder_bytes):
     import json
 
     build_cry(str(tmp_path / "again"), num_infants=6, recordings_per_period=2, seed=2, workers=2, progress=False)
-    assert _folder_bytes(tmp_path / "again") == _folder_bytes(tiny_cry_dir)
+    assert folder_bytes(tmp_path / "again") == folder_bytes(tiny_cry_dir)
     with open(tmp_path / "again" / "zoo_corpus.json") as handle:
         metadata = json.load(handle)
     assert metadata["synthetic"] is True and metadata["note"] == SYNTHETIC_NOTE and len(metadata["infants"]) == 12

@@ -1,5 +1,4 @@
 import json
-import os
 
 import numpy as np
 import pytest
@@ -13,15 +12,6 @@ from zoo.data.speech import UNSEEN_VOICES, Speaker
 COLUMNS = ["audio", "speaker_id", "period", "split", "text", "original_text", "engine", "voice", "variant", "gender",
            "unseen_voice", "duration", "chronological_index", "file_id", "speed_factor", "noise", "snr_db", "rt60"]
 TINY = dict(num_speakers=8, utterances_per_period=1, seed=2, reverb_probability=0.5, workers=1, progress=False)
-
-
-def _folder_bytes(folder):
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as handle:
-                found[os.path.relpath(os.path.join(root, name), folder)] = handle.read()
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +86,9 @@ def test_rate_change_per_engine():
     assert _changed_rate(espeak, 0.9).pitch == espeak.pitch  # the voice stays
 
 
-def test_same_seed_same_bytes(tmp_path, tiny_sessions_dir, sentences):
+def test_same_seed_same_bytes(tmp_path, tiny_sessions_dir, sentences, folder_bytes):
     build_sessions(str(tmp_path / "again"), sentences=sentences, **{**TINY, "workers": 2})
-    assert _folder_bytes(tmp_path / "again") == _folder_bytes(tiny_sessions_dir)
+    assert folder_bytes(tmp_path / "again") == folder_bytes(tiny_sessions_dir)
 
 
 def test_speakers_from_a_speech_corpus_keep_their_splits(tiny_speech_dir, tiny_speech, sentences):

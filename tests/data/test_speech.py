@@ -11,16 +11,6 @@ COLUMNS = ["audio", "text", "original_text", "phonemes", "speaker_id", "engine",
            "unseen_voice", "duration", "source", "id"]
 
 
-def _folder_bytes(folder):
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, folder)] = handle.read()
-    return found
-
-
 def test_default_plan_has_both_engines_and_30_plus_speakers():
     speakers = plan_speakers()  # the default build's speakers
     assert len({s.speaker_id for s in speakers}) == len(speakers) >= 30
@@ -80,10 +70,10 @@ def test_audio_is_embedded_and_decodes_both_ways(tiny_speech):
     assert np.abs(via_zoo).max() <= 0.9  # peaks held under -1 dBFS
 
 
-def test_same_seed_same_bytes(tmp_path, tiny_speech_dir, tiny_speech_kwargs, sentences):
+def test_same_seed_same_bytes(tmp_path, tiny_speech_dir, tiny_speech_kwargs, sentences, folder_bytes):
     again = tmp_path / "again"
     build_speech(str(again), sentences=sentences, **tiny_speech_kwargs)
-    assert _folder_bytes(again) == _folder_bytes(tiny_speech_dir)
+    assert folder_bytes(again) == folder_bytes(tiny_speech_dir)
 
 
 def test_other_rate_and_wav_format(tmp_path, sentences):
