@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from .test_separation_browser import ESTIMATE, open_separation
+from .test_speaker_browser import EXAMPLES as SPEAKER_EXAMPLES
+from .test_speaker_browser import MANIFEST, open_tab, upload
 
 pytestmark = pytest.mark.browser
 
@@ -14,7 +16,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_checkpoints_are_in_the_repo():
-    for name in ("convtasnet-zoo-2mix-8k", "sisnr-estimator-zoo-8k"):
+    for name in (
+        "convtasnet-zoo-2mix-8k", "sepformer-zoo-2mix-8k", "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k",
+        "ecapa-tdnn-zoo-16k", "xvector-zoo-16k",
+    ):
         folder = REPO_ROOT / "checkpoints" / name
         assert (folder / "model.safetensors").exists() and (folder / "README.md").exists(), folder
         assert sum(f.stat().st_size for f in folder.iterdir()) < 10 * 2**20, f"{folder} is over 10 MB"
@@ -33,5 +38,48 @@ def test_shipped_separator_separates_a_bundled_example(browser, shipped_demo_url
         page.locator("#source-2-audio audio[src]").first.wait_for(state="attached")
         for index in (1, 2):
             assert ESTIMATE.fullmatch(page.locator(f"#source-{index}-si-snr textarea").input_value())
+    finally:
+        context.close()
+
+
+def test_shipped_sepformer_and_three_speaker_model(browser, shipped_demo_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(shipped_demo_url)
+        open_separation(page)
+        page.get_by_text("mix_male_female.wav", exact=True).click()
+        page.locator("#separation-input audio[src]").first.wait_for(state="attached")
+        page.locator("#separation-model").get_by_text("Sepformer", exact=True).click()
+        page.locator("#separation-button").click()
+        page.locator("#source-2-audio audio[src]").first.wait_for(state="attached")
+
+        page.get_by_role("tab", name="3-speaker separation").click()
+        page.get_by_text("3spk_three_voices.wav", exact=True).click()
+        page.locator("#separation3-input audio[src]").first.wait_for(state="attached")
+        page.locator("#separation3-button").click()
+        page.locator("#source3-3-audio audio[src]").first.wait_for(state="attached")
+    finally:
+        context.close()
+
+
+def test_shipped_speaker_model_recognises_an_unseen_voice(browser, shipped_demo_url):
+    """Enroll the ten bundled voices (first clips), then verify the second clip of the first voice."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(shipped_demo_url)
+        open_tab(page, "Enroll")
+        page.locator("#enroll-examples").click()
+        page.locator("#enroll-status").get_by_text("10 example voices enrolled").wait_for()
+        open_tab(page, "Verify")
+        upload(page, "verify-audio", SPEAKER_EXAMPLES / MANIFEST["clips"][1]["file"])
+        page.locator("#verify-audio audio[src]").first.wait_for(state="attached")
+        page.locator("#verify-button").click()
+        page.locator("#verify-result").get_by_text("Best match").wait_for()
+        result = page.locator("#verify-result").inner_text()
+        assert f"Accepted as {MANIFEST['clips'][0]['name']}" in result, result
     finally:
         context.close()
