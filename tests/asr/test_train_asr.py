@@ -86,6 +86,17 @@ def test_training_learns_and_writes_a_checkpoint_the_stock_pipeline_loads(tone_c
     hypotheses = [asr(tones(t))["text"] for t in VALIDATION_TEXTS]
     assert wer(VALIDATION_TEXTS, hypotheses) == pytest.approx(summary["best"], abs=1e-3)
 
+    # `zoo eval` measures the same WER through the stock pipeline and writes it into the card
+    from zoo.evaluate import main as eval_main
+
+    assert eval_main([str(folder), "--split", "validation"]) == 0
+    card = (folder / "README.md").read_text()
+    assert "(validation speakers, all)" in card and "Real-time factor" in card
+    from zoo.cards import load_card_data
+
+    measured = [r for r in load_card_data(folder)["results"] if r["dataset"].endswith("(validation speakers, all)")]
+    assert measured and measured[0]["metrics"]["wer"] == pytest.approx(summary["best"], abs=1e-3)
+
 
 def test_a_tiny_run_through_main(tone_corpus, tmp_path):
     recipe = make_recipe(tone_corpus, tmp_path, max_steps=2)
