@@ -208,10 +208,26 @@ def evaluate_table(checkpoints: list[str], split: str, num_examples: int, seed: 
     return results, "\n".join([caption, "", header, rule, *rows])
 
 
-def evaluate_asr(checkpoint: str, recipe: dict, split: str, batch_size: int = 16) -> dict:
+def pocketsphinx_transcribe(waveform: np.ndarray, sampling_rate: int = 16000, decoder=None) -> str:
+    """The transcript of one 16 kHz utterance by pocketsphinx's default US English model (shipped in its wheel)."""
+    from pocketsphinx import Decoder
+
+    decoder = decoder or Decoder(samprate=sampling_rate)
+    decoder.start_utt()
+    decoder.process_raw((np.clip(waveform, -1.0, 1.0) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    hypothesis = decoder.hyp()
+    return hypothesis.hypstr if hypothesis is not None else ""
+
+
+def evaluate_asr(
+    checkpoint: str, recipe: dict, split: str, batch_size: int = 16, max_examples: int | None = None, seed: int = 1234,
+    peer: str | None = None,
+) -> dict:
     """WER and CER (fractions, via `zoo.metrics` on jiwer) of a speech recognizer through transformers' stock
     `pipeline("automatic-speech-recognition")` (greedy CTC), on the `split` utterances: all of them, the unseen voices
-    only, and per TTS engine; plus the real-time factor of the whole pipeline. Returns `{group name: metrics}`."""
+    only, and per TTS engine; plus the real-time factor of the whole pipeline. `max_examples` scores a seeded random
+    subset; `peer="pocketsphinx"` also transcribes the same audio with pocketsphinx. Returns `{system: {group: metrics}}`."""
     import time
 
     from tqdm.auto import tqdm
@@ -224,17 +240,31 @@ def evaluate_asr(checkpoint: str, recipe: dict, split: str, batch_size: int = 16
     data = recipe["data"]
     rate = int(data["sampling_rate"])
     rows = load_corpus(data["corpus"], split=split, sampling_rate=rate)
+    if max_examples is not None and max_examples < len(rows):
+        rows = rows.shuffle(seed=seed).select(range(max_examples))
     recognizer = pipeline("automatic-speech-recognition", model=checkpoint, device="cpu")
-    references, hypotheses, seconds, elapsed = [], [], 0.0, 0.0
-    for start in tqdm(range(0, len(rows), batch_size), desc=f"eval {Path(checkpoint).name} on {split}", unit="batch"):
+    systems = {Path(checkpoint).name: []} | ({peer: []} if peer else {})
+    if peer not in (None, "pocketsphinx"):
+        raise ValueError(f"unknown ASR peer {peer!r}; the one supported is pocketsphinx (pip install pocketsphinx)")
+    decoder = None
+    if peer == "pocketsphinx":
+        from pocketsphinx import Decoder
+
+        decoder = Decoder(samprate=rate)
+    references, seconds, elapsed = [], 0.0, dict.fromkeys(systems, 0.0)
+    for start in tqdm(range(0, len(rows), batch_size), desc=f"eval {' + '.join(systems)} on {split}", unit="batch"):
         batch = rows[start : start + batch_size]
-        audio = [{"raw": np.asarray(a["array"], dtype=np.float32), "sampling_rate": a["sampling_rate"]} for a in batch["audio"]]
-        seconds += sum(len(a["raw"]) / a["sampling_rate"] for a in audio)  # before the call: the pipeline pops "raw"
+        waves = [np.asarray(a["array"], dtype=np.float32) for a in batch["audio"]]
+        seconds += sum(len(w) / rate for w in waves)
         began = time.perf_counter()
-        outputs = recognizer(audio, batch_size=batch_size)
-        elapsed += time.perf_counter() - began
+        outputs = recognizer([{"raw": w, "sampling_rate": rate} for w in waves], batch_size=batch_size)
+        elapsed[Path(checkpoint).name] += time.perf_counter() - began
+        systems[Path(checkpoint).name] += [normalize_text(output["text"]) for output in outputs]
+        if decoder is not None:
+            began = time.perf_counter()
+            systems[peer] += [normalize_text(pocketsphinx_transcribe(w, rate, decoder)) for w in waves]
+            elapsed[peer] += time.perf_counter() - began
         references += [normalize_text(text) for text in batch["text"]]
-        hypotheses += [normalize_text(output["text"]) for output in outputs]
     groups = {f"{split} speakers, all": list(range(len(rows)))}
     if "unseen_voice" in rows.column_names:
         groups["unseen voices"] = [i for i, unseen in enumerate(rows["unseen_voice"]) if unseen]
@@ -242,14 +272,32 @@ def evaluate_asr(checkpoint: str, recipe: dict, split: str, batch_size: int = 16
         for engine in sorted(set(rows["engine"])):
             groups[f"{engine} voices"] = [i for i, e in enumerate(rows["engine"]) if e == engine]
     results = {}
-    for name, keep in groups.items():
-        if keep:
-            refs, hyps = [references[i] for i in keep], [hypotheses[i] for i in keep]
-            results[name] = {"wer": round(wer(refs, hyps), 4), "cer": round(cer(refs, hyps), 4), "examples": len(keep)}
-    results[f"{split} speakers, all"]["rtf"] = round(elapsed / max(seconds, 1e-9), 4)
-    for reference, hypothesis in list(zip(references, hypotheses))[:3]:
-        print(f"  REF: {reference}\n  HYP: {hypothesis}")
+    for system, hypotheses in systems.items():
+        results[system] = {}
+        for name, keep in groups.items():
+            if keep:
+                refs, hyps = [references[i] for i in keep], [hypotheses[i] for i in keep]
+                results[system][name] = {"wer": round(wer(refs, hyps), 4), "cer": round(cer(refs, hyps), 4), "examples": len(keep)}
+        results[system][f"{split} speakers, all"]["rtf"] = round(elapsed[system] / max(seconds, 1e-9), 4)
+        for reference, hypothesis in list(zip(references, hypotheses))[:2]:
+            print(f"  {system}\n    REF: {reference}\n    HYP: {hypothesis}")
     return results
+
+
+def split_size(results: dict) -> int:
+    return max(m["examples"] for system in results.values() for m in system.values())
+
+
+def asr_comparison_table(results: dict, caption: str) -> str:
+    """Markdown: a row per system, WER / CER per group, and the real-time factor."""
+    systems = list(results)
+    groups = list(results[systems[0]])
+    lines = [caption, "", "| System | " + " | ".join(f"{g} WER / CER" for g in groups) + " | Real-time factor |", "|---|" + "---|" * (len(groups) + 1)]
+    for system in systems:
+        cells = [f"{results[system][g]['wer']:.3f} / {results[system][g]['cer']:.3f}" for g in groups]
+        rtf = next(m["rtf"] for m in results[system].values() if "rtf" in m)
+        lines.append(f"| {system} | " + " | ".join(cells) + f" | {rtf:.4f} |")
+    return "\n".join(lines)
 
 
 def _condition_name(recipe: dict) -> str:
@@ -280,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234, help="mixing seed of the test set (default: 1234)")
     parser.add_argument("--corpus", help="override the recipe's corpus (a folder or a Hub id)")
     parser.add_argument("--no-card", action="store_true", help="print the results without updating the model card")
+    parser.add_argument("--max-examples", type=int, help="speech recognition: score a seeded random subset of this many utterances")
+    parser.add_argument("--peer", choices=["pocketsphinx"], help="speech recognition: also transcribe the same audio with this peer")
     args = parser.parse_args(argv)
     missing = [c for c in args.checkpoint if not (Path(c) / "recipe.yaml").exists()]
     if missing:
@@ -302,7 +352,18 @@ def main(argv: list[str] | None = None) -> int:
         recipe["data"]["corpus"] = args.corpus
     results = []
     if recipe["task"] == "automatic-speech-recognition":
-        for name, metrics in evaluate_asr(str(checkpoint), recipe, args.split).items():
+        measured = evaluate_asr(str(checkpoint), recipe, args.split, max_examples=args.max_examples, seed=args.seed, peer=args.peer)
+        table = None
+        if args.peer:
+            command = "zoo eval " + " ".join(sys.argv[1:] if argv is None else argv)
+            table = "### Comparison on the same audio\n\n" + asr_comparison_table(
+                measured,
+                f"WER / CER (fractions) of this model (stock transformers pipeline, greedy CTC) and {args.peer} (its "
+                f"default en-us model from the PyPI wheel) on the same {split_size(measured)} {args.split} utterances of "
+                f"{recipe['data']['corpus']} (synthetic TTS speech); real-time factor on this machine. Measured by `{command}`.",
+            )
+            print(table)
+        for name, metrics in measured[checkpoint.name].items():
             results.append(
                 {
                     "task": recipe["task"],
@@ -316,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_card:
             from .hub import update_card_results
 
-            update_card_results(str(checkpoint), results)
+            update_card_results(str(checkpoint), results, table_markdown=table)
             print(f"results written into {checkpoint / 'README.md'}")
         return 0
     if recipe["task"] not in {"audio-source-separation", "speech-enhancement", "speech-quality-assessment"}:

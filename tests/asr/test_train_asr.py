@@ -89,9 +89,11 @@ def test_training_learns_and_writes_a_checkpoint_the_stock_pipeline_loads(tone_c
     # `zoo eval` measures the same WER through the stock pipeline and writes it into the card
     from zoo.evaluate import main as eval_main
 
-    assert eval_main([str(folder), "--split", "validation"]) == 0
+    assert eval_main([str(folder), "--split", "validation", "--peer", "pocketsphinx"]) == 0
     card = (folder / "README.md").read_text()
     assert "(validation speakers, all)" in card and "Real-time factor" in card
+    # the peer ran on the same audio: one row per system in the comparison table
+    assert "### Comparison on the same audio" in card and "| pocketsphinx |" in card and "| checkpoint |" in card
     from zoo.cards import load_card_data
 
     measured = [r for r in load_card_data(folder)["results"] if r["dataset"].endswith("(validation speakers, all)")]
