@@ -29,15 +29,30 @@ class RecipeTask:
         self.recipe = recipe
         self.data = recipe["data"]
         self.seed = int(recipe.get("training", {}).get("seed", 0))
+        self._corpus = None
 
-    def build_model(self):
+    def build_model(self, **settings):
+        """The recipe's model, its config from `model.config` plus `settings`, at the data's sampling rate."""
         config_cls, heads = model_classes(self.recipe["model"]["type"])
-        config = config_cls(**self.recipe["model"].get("config", {}))
+        config = config_cls(**{**self.recipe["model"].get("config", {}), **settings})
         if config.sampling_rate != self.data["sampling_rate"]:
             raise ValueError(
                 f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.data['sampling_rate']}; make them equal in the recipe"
             )
         return heads[self.recipe["task"]](config)
+
+    def split(self, name: str):
+        """One split of the recipe's corpus (`data.corpus`, loaded once with `zoo.data.hub.load_corpus`)."""
+        if self._corpus is None:
+            from .data.hub import load_corpus
+
+            self._corpus = load_corpus(self.data["corpus"])
+        if name not in self._corpus:
+            raise ValueError(f"corpus {self.data['corpus']!r} has no {name!r} split (it has {list(self._corpus)}); build it with `zoo data speech`")
+        return self._corpus[name]
+
+    def dataset_names(self) -> list[str]:
+        return [str(self.data["corpus"])]
 
 
 class SeparationTask(RecipeTask):
@@ -100,10 +115,6 @@ class SeparationTask(RecipeTask):
         return Wav2Vec2FeatureExtractor(
             feature_size=1, sampling_rate=int(self.data["sampling_rate"]), padding_value=0.0, do_normalize=False, return_attention_mask=True
         )
-
-    def dataset_names(self) -> list[str]:
-        return [str(self.data["corpus"])]
-
 
 class QualityEstimationTask(RecipeTask):
     """Blind SI-SNR estimation (REAL-M): score a separator's output from the mixture and that output alone.
@@ -194,9 +205,6 @@ class QualityEstimationTask(RecipeTask):
             feature_size=1, sampling_rate=int(self.data["sampling_rate"]), padding_value=0.0, do_normalize=False, return_attention_mask=True
         )
 
-    def dataset_names(self) -> list[str]:
-        return [str(self.data["corpus"])]
-
 
 def pearson(x: torch.Tensor, y: torch.Tensor) -> float:
     """Pearson correlation of two `(n,)` tensors; 0 when either is constant.
@@ -247,32 +255,22 @@ class SpeakerEmbeddingTask(RecipeTask):
         super().__init__(recipe)
         self.sampling_rate = int(self.data["sampling_rate"])
         self.threshold: float | None = None  # set by every validation, stored in the config by `finalize`
-        self._corpus = None
         self._extractor = None
         per_speaker = self.data.get("validation_per_speaker")
         if per_speaker is not None and int(per_speaker) < 2:
             raise ValueError(f"data.validation_per_speaker must be >= 2 (same-speaker pairs need two utterances), got {per_speaker}")
 
-    def _split(self, split: str):
-        if self._corpus is None:
-            from .data.hub import load_corpus
-
-            self._corpus = load_corpus(self.data["corpus"])
-        if split not in self._corpus:
-            raise ValueError(f"corpus {self.data['corpus']!r} has no {split!r} split (it has {list(self._corpus)}); build it with `zoo data speech`")
-        return self._corpus[split]
-
     def speakers(self) -> list[str]:
         """The training speakers, sorted: index i is class i of the classifier."""
-        return sorted(set(self._split("train")["speaker_id"]))
+        return sorted(set(self.split("train")["speaker_id"]))
 
     def build_model(self):
-        config_cls, heads = model_classes(self.recipe["model"]["type"])
         speakers = self.speakers()
         labels = dict(id2label=dict(enumerate(speakers)), label2id={speaker: i for i, speaker in enumerate(speakers)})
         init_from = self.recipe["model"].get("init_from")
         if init_from:
             # fine-tuning: the pretrained encoder, a fresh classifier for this corpus' speakers (its size differs)
+            _, heads = model_classes(self.recipe["model"]["type"])
             model = heads[self.recipe["task"]].from_pretrained(
                 init_from, **self.recipe["model"].get("config", {}), **labels, threshold=None, ignore_mismatched_sizes=True
             )
@@ -283,17 +281,12 @@ class SpeakerEmbeddingTask(RecipeTask):
                     f"model.init_from {init_from!r} works at {model.config.sampling_rate} Hz but data.sampling_rate is {self.sampling_rate}"
                 )
             return model
-        config = config_cls(**self.recipe["model"].get("config", {}), **labels)
-        if config.sampling_rate != self.sampling_rate:
-            raise ValueError(
-                f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.sampling_rate}; make them equal in the recipe"
-            )
-        return heads[self.recipe["task"]](config)
+        return super().build_model(**labels)
 
     def train_dataset(self):
         data = self.data
         return SpeakerCrops(
-            self._split("train"),
+            self.split("train"),
             self.speakers(),
             sampling_rate=self.sampling_rate,
             segment_seconds=float(data.get("segment_seconds", 2.0)),
@@ -311,7 +304,7 @@ class SpeakerEmbeddingTask(RecipeTask):
         seconds = self.data.get("validation_seconds", 4.0)
         per_speaker = self.data.get("validation_per_speaker")
         return SpeakerUtterances(
-            self._split("validation"),
+            self.split("validation"),
             sampling_rate=self.sampling_rate,
             max_seconds=None if seconds is None else float(seconds),
             per_speaker=None if per_speaker is None else int(per_speaker),
@@ -361,8 +354,39 @@ class SpeakerEmbeddingTask(RecipeTask):
         if self.threshold is not None:
             model.config.threshold = round(float(self.threshold), 6)
 
-    def dataset_names(self) -> list[str]:
-        return [str(self.data["corpus"])]
+
+# ---- augmentation shared by the speaker and ASR training sets
+
+
+def _check_augmentation(probabilities: dict, snr_db) -> None:
+    for name, p in probabilities.items():
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"data.{name} must lie in [0, 1], got {p}")
+    if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
+        raise ValueError(f"data.snr_db must be [low, high] in dB, got {list(snr_db)}")
+
+
+def _rms(wave: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) + 1e-8
+
+
+def _change_speed(wave: np.ndarray, sampling_rate: int, speed: float) -> np.ndarray:
+    from .audio import resample
+
+    # played back at the original rate, a signal resampled to rate / speed is `speed` times faster
+    return resample(wave, sampling_rate, round(sampling_rate / speed))
+
+
+def _add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float, level: float) -> np.ndarray:
+    """`wave` plus `noise` scaled to `snr_db` below the speech level `level` (RMS), peak-limited to 1."""
+    noisy = wave + noise * (level / _rms(noise)) * 10 ** (-snr_db / 20)
+    return _limit_peak(noisy)
+
+
+def _limit_peak(wave: np.ndarray) -> np.ndarray:
+    peak = float(np.abs(wave).max())
+    # keep it a valid float waveform; the normalised log-mel features ignore the gain
+    return wave / peak if peak > 1.0 else wave
 
 
 class SpeakerCrops:
@@ -379,12 +403,9 @@ class SpeakerCrops:
                  rir_pool: int = 32, noise_probability: float = 0.0, snr_db: tuple = (0.0, 15.0), split: str = "train"):
         import datasets
 
-        for name, p in (("speed_probability", speed_probability), ("reverb_probability", reverb_probability),
-                        ("noise_probability", noise_probability)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"data.{name} must lie in [0, 1], got {p}")
-        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
-            raise ValueError(f"data.snr_db must be [low, high] in dB, got {list(snr_db)}")
+        _check_augmentation(
+            {"speed_probability": speed_probability, "reverb_probability": reverb_probability, "noise_probability": noise_probability}, snr_db
+        )
         if segment_seconds <= 0 or length < 1:
             raise ValueError(f"data.segment_seconds and data.train_examples must be positive, got {segment_seconds} and {length}")
         self.audio = dataset.select_columns(["audio"]).cast_column("audio", datasets.Audio(decode=False))
@@ -416,7 +437,7 @@ class SpeakerCrops:
     def __getitem__(self, index: int) -> dict:
         import random
 
-        from .audio import load_audio, resample
+        from .audio import load_audio
         from .data.mixtures import noise_segment
 
         if not 0 <= index < self.length:
@@ -425,27 +446,21 @@ class SpeakerCrops:
         row = rng.randrange(len(self.labels))
         wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
         if rng.random() < self.speed_probability:
-            # played back at the original rate, a signal resampled to rate / speed is `speed` times faster
-            wave = resample(wave, self.sampling_rate, round(self.sampling_rate / rng.choice(self.speeds)))
+            wave = _change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
         if len(wave) < self.segment:
             wave = np.pad(wave, (0, self.segment - len(wave)), mode="wrap")
         start = rng.randrange(len(wave) - self.segment + 1)
         wave = wave[start : start + self.segment].astype(np.float32)
-        level = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) + 1e-8
+        level = _rms(wave)
         if self.rirs and rng.random() < self.reverb_probability:
             from scipy.signal import fftconvolve
 
             wet = fftconvolve(wave, self.rirs[rng.randrange(len(self.rirs))])[: self.segment]
-            wave = (wet * level / (float(np.sqrt(np.mean(np.square(wet)))) + 1e-8)).astype(np.float32)
+            wave = (wet * level / _rms(wet)).astype(np.float32)
         if self.bank is not None and rng.random() < self.noise_probability:
             noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, self.segment, rng.random())
-            snr = rng.uniform(*self.snr_db)
-            noise_level = float(np.sqrt(np.mean(np.square(noise, dtype=np.float64)))) + 1e-8
-            wave = (wave + noise * (level / noise_level) * 10 ** (-snr / 20)).astype(np.float32)
-        peak = float(np.abs(wave).max())
-        if peak > 1.0:  # keep it a valid float waveform; the mean-normalised log-mel ignores the gain
-            wave = wave / peak
-        return {"waveform": wave, "label": self.labels[row]}
+            wave = _add_noise(wave, noise, rng.uniform(*self.snr_db), level).astype(np.float32)
+        return {"waveform": _limit_peak(wave), "label": self.labels[row]}
 
 
 class SpeakerUtterances:
@@ -515,18 +530,11 @@ class AsrCtcTask(RecipeTask):
     def __init__(self, recipe: dict):
         super().__init__(recipe)
         self.sampling_rate = int(self.data["sampling_rate"])
-        self._corpus = None
         self._processor = None
         self._output_lengths = None  # the model's frames -> logit steps, set by build_model
 
-    def _split(self, split: str):
-        if self._corpus is None:
-            from .data.hub import load_corpus
-
-            self._corpus = load_corpus(self.data["corpus"])
-        if split not in self._corpus:
-            raise ValueError(f"corpus {self.data['corpus']!r} has no {split!r} split (it has {list(self._corpus)}); build it with `zoo data speech`")
-        dataset = self._corpus[split]
+    def split(self, name: str):
+        dataset = super().split(name)
         if "text" not in dataset.column_names:
             raise ValueError(f"corpus {self.data['corpus']!r} has no 'text' column (it has {dataset.column_names}); ASR needs transcripts")
         return dataset
@@ -552,32 +560,27 @@ class AsrCtcTask(RecipeTask):
         return self.processor()
 
     def build_model(self):
-        config_cls, heads = model_classes(self.recipe["model"]["type"])
         processor = self.processor()
         tokenizer, extractor = processor.tokenizer, processor.feature_extractor
-        settings = dict(self.recipe["model"].get("config", {}))
-        for key, value in (("vocab_size", len(tokenizer)), ("pad_token_id", tokenizer.pad_token_id)):
+        settings = self.recipe["model"].get("config", {})
+        fixed = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
+        for key, value in fixed.items():
             if settings.get(key, value) != value:
                 raise ValueError(f"model.config.{key}={settings[key]} but the character tokenizer needs {value}; drop it from the recipe")
-            settings[key] = value
-        config = config_cls(**settings)
-        if config.sampling_rate != self.sampling_rate:
+        model = super().build_model(**fixed)
+        hop_length = getattr(model.config, "hop_length", extractor.hop_length)
+        if hop_length != extractor.hop_length:
             raise ValueError(
-                f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.sampling_rate}; make them equal in the recipe"
-            )
-        if getattr(config, "hop_length", extractor.hop_length) != extractor.hop_length:
-            raise ValueError(
-                f"model.config.hop_length={config.hop_length} but the feature extractor steps {extractor.hop_length} samples "
+                f"model.config.hop_length={hop_length} but the feature extractor steps {extractor.hop_length} samples "
                 f"(10 ms at {self.sampling_rate} Hz); set hop_length: {extractor.hop_length} in the recipe"
             )
-        model = heads[self.recipe["task"]](config)
         self._output_lengths = model._get_feat_extract_output_lengths
         return model
 
     def train_dataset(self):
         data = self.data
         return AsrUtterances(
-            self._split("train"),
+            self.split("train"),
             sampling_rate=self.sampling_rate,
             max_seconds=float(data.get("max_seconds", 12.0)),
             repeats=int(data.get("repeats", 1)),
@@ -590,7 +593,7 @@ class AsrCtcTask(RecipeTask):
 
     def eval_dataset(self):
         limit = self.data.get("validation_examples")
-        return AsrUtterances(self._split("validation"), sampling_rate=self.sampling_rate, limit=None if limit is None else int(limit), split="validation")
+        return AsrUtterances(self.split("validation"), sampling_rate=self.sampling_rate, limit=None if limit is None else int(limit), split="validation")
 
     def collate(self, items: list[dict]) -> dict:
         processor = self.processor()
@@ -625,9 +628,6 @@ class AsrCtcTask(RecipeTask):
             "cer": float(values["_char_errors"].sum() / values["_chars"].sum().clamp(min=1)),
         }
 
-    def dataset_names(self) -> list[str]:
-        return [str(self.data["corpus"])]
-
 
 class AsrUtterances:
     """Transcribed utterances: `utterances[i] -> {"waveform": (T,) float32, "text": normalised transcript}`.
@@ -646,11 +646,7 @@ class AsrUtterances:
 
         from .asr.processing_asr import normalize_text
 
-        for name, p in (("speed_probability", speed_probability), ("noise_probability", noise_probability)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"data.{name} must lie in [0, 1], got {p}")
-        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
-            raise ValueError(f"data.snr_db must be [low, high] in dB, got {list(snr_db)}")
+        _check_augmentation({"speed_probability": speed_probability, "noise_probability": noise_probability}, snr_db)
         if repeats < 1:
             raise ValueError(f"data.repeats must be >= 1, got {repeats}")
         texts = [normalize_text(text) for text in dataset["text"]]
@@ -680,7 +676,7 @@ class AsrUtterances:
     def __getitem__(self, index: int) -> dict:
         import random
 
-        from .audio import load_audio, resample
+        from .audio import load_audio
         from .data.mixtures import noise_segment
 
         if not 0 <= index < len(self):
@@ -689,16 +685,10 @@ class AsrUtterances:
         wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
         rng = random.Random(f"asr-{self.seed}-{index}")
         if self.speed_probability and rng.random() < self.speed_probability:
-            # played back at the original rate, a signal resampled to rate / speed is `speed` times faster
-            wave = resample(wave, self.sampling_rate, round(self.sampling_rate / rng.choice(self.speeds)))
+            wave = _change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
         if self.bank is not None and rng.random() < self.noise_probability:
             noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, len(wave), rng.random())
-            level = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) + 1e-8
-            noise_level = float(np.sqrt(np.mean(np.square(noise, dtype=np.float64)))) + 1e-8
-            wave = wave + noise * (level / noise_level) * 10 ** (-rng.uniform(*self.snr_db) / 20)
-            peak = float(np.abs(wave).max())
-            if peak > 1.0:  # keep it a valid float waveform; the normalised log-mel ignores the gain
-                wave = wave / peak
+            wave = _add_noise(wave, noise, rng.uniform(*self.snr_db), _rms(wave))
         return {"waveform": wave.astype(np.float32), "text": self.texts[row]}
 
 

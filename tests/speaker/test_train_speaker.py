@@ -113,7 +113,7 @@ def test_crops_are_reproducible_labelled_and_augmented(tiny_speech, tmp_path):
     noisy = SpeakerEmbeddingTask(make_recipe(tiny_speech, tmp_path, speed_probability=1, reverb_probability=1, noise_probability=1))
     plain, augmented = clean.train_dataset(), noisy.train_dataset()
     speakers = clean.speakers()
-    train = clean._split("train")
+    train = clean.split("train")
     for index in range(6):
         a, b = plain[index], augmented[index]
         np.testing.assert_array_equal(a["waveform"], plain[index]["waveform"])  # a function of (seed, index)
