@@ -168,9 +168,10 @@ def evaluate_table(checkpoints: list[str], split: str, num_examples: int, seed: 
     """
     from transformers import AutoConfig
 
-    rows, results = [], {}
+    rows, results, corpora = [], {}, []
     for checkpoint in checkpoints:
         recipe = yaml.safe_load((Path(checkpoint) / "recipe.yaml").read_text())
+        corpora.append(recipe["data"]["corpus"])
         if recipe["task"] != "audio-source-separation":
             raise ValueError(f"--table compares source separation checkpoints; {checkpoint} is {recipe['task']!r}")
         config = AutoConfig.from_pretrained(checkpoint)
@@ -183,13 +184,7 @@ def evaluate_table(checkpoints: list[str], split: str, num_examples: int, seed: 
             metrics = evaluate_separation(checkpoint, test, split, num_examples, True, seed)
             cells.append(f"{metrics['si_snri']:.2f} / {metrics['sdri']:.2f}")
             results[checkpoint].append(
-                {
-                    "task": recipe["task"],
-                    "dataset": f"{recipe['data']['corpus']} ({_condition_name(test)}, unseen voices)",
-                    "split": split,
-                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
-                    "examples": metrics["examples"],
-                }
+                _result(recipe["task"], f"{recipe['data']['corpus']} ({_condition_name(test)}, unseen voices)", split, metrics)
             )
             print(json.dumps(results[checkpoint][-1]))
         from .registry import AUTO_CLASSES
@@ -198,7 +193,7 @@ def evaluate_table(checkpoints: list[str], split: str, num_examples: int, seed: 
         rows.append(f"| {Path(checkpoint).name} | {config.model_type} | {parameters:.2f} M | " + " | ".join(cells) + " |")
     header = "| Model | Architecture | Parameters | " + " | ".join(c[0] for c in TABLE_CONDITIONS) + " |"
     rule = "|" + "---|" * (3 + len(TABLE_CONDITIONS))
-    corpus = yaml.safe_load((Path(checkpoints[0]) / "recipe.yaml").read_text())["data"]["corpus"]
+    corpus = corpora[0]
     caption = (
         f"SI-SNRi / SDRi (dB) on {num_examples} {split} mixtures per condition of unseen voices (espeak-ng en-029, flite rms: "
         f"TTS voices never used in training) from {corpus}, mixed with seed {seed}; the same mixtures for every model. "
@@ -300,6 +295,17 @@ def asr_comparison_table(results: dict, caption: str) -> str:
     return "\n".join(lines)
 
 
+def _result(task: str, dataset: str, split: str, metrics: dict) -> dict:
+    """One measured result in `update_card_results` form; `metrics["examples"]` is the number of examples."""
+    return {
+        "task": task,
+        "dataset": dataset,
+        "split": split,
+        "metrics": {k: v for k, v in metrics.items() if k != "examples"},
+        "examples": metrics["examples"],
+    }
+
+
 def _condition_name(recipe: dict) -> str:
     data = recipe["data"]
     condition = data.get("condition", "clean")
@@ -365,13 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table)
         for name, metrics in measured[checkpoint.name].items():
             results.append(
-                {
-                    "task": recipe["task"],
-                    "dataset": f"{recipe['data']['corpus']} ({name})",
-                    "split": args.split,
-                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
-                    "examples": metrics["examples"],
-                }
+                _result(recipe["task"], f"{recipe['data']['corpus']} ({name})", args.split, metrics)
             )
             print(json.dumps(results[-1]))
         if not args.no_card:
@@ -387,27 +387,15 @@ def main(argv: list[str] | None = None) -> int:
         separators = ", ".join(Path(str(s["checkpoint"] if isinstance(s, dict) else s)).name for s in data["separators"])
         for name, metrics in evaluate_quality(str(checkpoint), recipe, args.split, args.num_examples, args.seed).items():
             results.append(
-                {
-                    "task": recipe["task"],
-                    "dataset": f"{data['corpus']} ({data.get('num_speakers', 2)}-speaker {data.get('condition', 'clean')} mixtures, "
-                    f"unseen voices, {name} of {separators})",
-                    "split": args.split,
-                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
-                    "examples": metrics["examples"],
-                }
+                _result(recipe["task"], f"{data['corpus']} ({data.get('num_speakers', 2)}-speaker {data.get('condition', 'clean')} mixtures, "
+                    f"unseen voices, {name} of {separators})", args.split, metrics)
             )
             print(json.dumps(results[-1]))
     else:
         for unseen_only, name in ((False, "held-out speakers"), (True, "unseen voices")):
             metrics = evaluate_separation(str(checkpoint), recipe, args.split, args.num_examples, unseen_only, args.seed)
             results.append(
-                {
-                    "task": recipe["task"],
-                    "dataset": f"{recipe['data']['corpus']} ({_condition_name(recipe)}, {name})",
-                    "split": args.split,
-                    "metrics": {k: v for k, v in metrics.items() if k != "examples"},
-                    "examples": metrics["examples"],
-                }
+                _result(recipe["task"], f"{recipe['data']['corpus']} ({_condition_name(recipe)}, {name})", args.split, metrics)
             )
             print(json.dumps(results[-1]))
     if not args.no_card:
