@@ -179,18 +179,22 @@ def save_checkpoint(
     return output_dir
 
 
-@contextlib.contextmanager
 def _remote_code_classes(model):
-    """Mark the config and model classes for `auto_map` during one save, then restore them.
+    """Mark the config and model classes for `auto_map` during one save, then restore them."""
+    return _marked_for_auto_class((type(model.config), "AutoConfig"), (type(model), "AutoModel"))
+
+
+@contextlib.contextmanager
+def _marked_for_auto_class(*marks: tuple[type, str]):
+    """`cls.register_for_auto_class(name)` for each `(cls, name)` during one save, then the classes as they were.
 
     `register_for_auto_class` sets a class attribute; left set, every later `save_pretrained` anywhere in the
     process would copy source files too.
     """
-    classes = [type(model), type(model.config)]
-    saved = [(cls, cls.__dict__.get("_auto_class", _MISSING)) for cls in classes]
+    saved = [(cls, cls.__dict__.get("_auto_class", _MISSING)) for cls, _ in marks]
     try:
-        model.config.register_for_auto_class("AutoConfig")
-        model.register_for_auto_class("AutoModel")
+        for cls, name in marks:
+            cls.register_for_auto_class(name)
         yield
     finally:
         for cls, value in saved:
@@ -246,17 +250,11 @@ def _remote_code_feature_extractor(feature_extractor):
     if not cls.__module__.startswith("zoo."):
         yield
         return
-    saved = cls.__dict__.get("_auto_class", _MISSING)
     had_auto_map = "auto_map" in feature_extractor.__dict__
     try:
-        cls.register_for_auto_class("AutoFeatureExtractor")
-        yield
+        with _marked_for_auto_class((cls, "AutoFeatureExtractor")):
+            yield
     finally:
-        if saved is _MISSING:
-            with contextlib.suppress(AttributeError):
-                delattr(cls, "_auto_class")
-        else:
-            cls._auto_class = saved
         if not had_auto_map:  # the save wrote auto_map into the instance; a later save without the source must not
             feature_extractor.__dict__.pop("auto_map", None)
 
