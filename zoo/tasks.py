@@ -29,7 +29,7 @@ class RecipeTask:
         self.recipe = recipe
         self.data = recipe["data"]
         self.seed = int(recipe.get("training", {}).get("seed", 0))
-        self._corpus = None
+        self._corpora = {}
 
     def build_model(self, **settings):
         """The recipe's model, its config from `model.config` plus `settings`, at the data's sampling rate."""
@@ -42,17 +42,23 @@ class RecipeTask:
         return heads[self.recipe["task"]](config)
 
     def split(self, name: str):
-        """One split of the recipe's corpus (`data.corpus`, loaded once with `zoo.data.hub.load_corpus`)."""
-        if self._corpus is None:
+        """One split of the recipe's corpus: `data.<name>_corpus` when the recipe names one (e.g. a bigger
+        `train_corpus` next to a fixed validation/test corpus), else `data.corpus`; each loaded once with
+        `zoo.data.hub.load_corpus`."""
+        source = str(self.data.get(f"{name}_corpus", self.data["corpus"]))
+        if source not in self._corpora:
             from .data.hub import load_corpus
 
-            self._corpus = load_corpus(self.data["corpus"])
-        if name not in self._corpus:
-            raise ValueError(f"corpus {self.data['corpus']!r} has no {name!r} split (it has {list(self._corpus)}); build it with `zoo data speech`")
-        return self._corpus[name]
+            self._corpora[source] = load_corpus(source)
+        corpus = self._corpora[source]
+        if name not in corpus:
+            raise ValueError(f"corpus {source!r} has no {name!r} split (it has {list(corpus)}); build it with `zoo data speech`")
+        return corpus[name]
 
     def dataset_names(self) -> list[str]:
-        return [str(self.data["corpus"])]
+        names = [str(self.data["corpus"])]
+        names += [str(v) for k, v in sorted(self.data.items()) if k.endswith("_corpus") and str(v) not in names]
+        return names
 
 
 class SeparationTask(RecipeTask):

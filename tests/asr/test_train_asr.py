@@ -179,3 +179,19 @@ def test_shipped_recipe():
     assert type(model).__name__ == "CtcConformerForCTC" and model.config.inputs_to_logits_ratio == 640
     assert 1.5e6 < sum(p.numel() for p in model.parameters()) < 3e6
     assert recipe["output_dir"] == "checkpoints/ctc-conformer-zoo-16k" and task.metric_for_best == "wer" and not task.greater_is_better
+
+
+def test_train_corpus_replaces_only_the_train_split(tone_corpus, tmp_path):
+    import datasets
+
+    bigger = tmp_path / "bigger"
+    datasets.DatasetDict(train=datasets.load_from_disk(tone_corpus)["test"]).save_to_disk(str(bigger))
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["data"]["train_corpus"] = str(bigger)
+    task = AsrCtcTask(recipe)
+    assert task.split("train")["text"] == ["AB CD"]  # from train_corpus
+    assert task.split("validation")["text"] == [t.upper() for t in VALIDATION_TEXTS]  # still from corpus
+    assert task.dataset_names() == [tone_corpus, str(bigger)]
+    recipe["data"]["validation_corpus"] = str(bigger)
+    with pytest.raises(ValueError, match="has no 'validation' split"):
+        AsrCtcTask(recipe).split("validation")

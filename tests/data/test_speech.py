@@ -92,3 +92,20 @@ def test_too_few_speakers_is_refused():
 def test_trim_silence_keeps_margin():
     wave = np.concatenate([np.zeros(16000), np.full(800, 0.5), np.zeros(16000)]).astype(np.float32)
     assert len(trim_silence(wave, 16000, margin_seconds=0.05)) == 800 + 2 * 800
+
+
+def test_training_build_keeps_the_plan_and_never_reads_an_evaluation_sentence(tmp_path, tiny_speech_dir, tiny_speech, tiny_speech_kwargs, sentences):
+    bigger = build_speech(None, sentences=sentences, splits=("train",), exclude_sentences_of=str(tiny_speech_dir),
+                          **{**tiny_speech_kwargs, "utterances_per_speaker": 3})
+    assert list(bigger) == ["train"]
+    assert set(bigger["train"]["speaker_id"]) == set(tiny_speech["train"]["speaker_id"])
+    assert len(bigger["train"]) == 3 * len(set(tiny_speech["train"]["speaker_id"]))
+    read_before = {text for split in tiny_speech.values() for text in split["original_text"]}
+    assert read_before and not read_before & set(bigger["train"]["original_text"])
+
+
+def test_unknown_split_and_missing_exclusion_folder_are_refused(tmp_path, sentences, tiny_speech_kwargs):
+    with pytest.raises(ValueError, match="splits=.*choose among"):
+        build_speech(None, sentences=sentences, splits=("dev",), **tiny_speech_kwargs)
+    with pytest.raises(FileNotFoundError, match="zoo data speech --output"):
+        build_speech(None, sentences=sentences, exclude_sentences_of=str(tmp_path / "absent"), **tiny_speech_kwargs)

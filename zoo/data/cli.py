@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--utterances-per-speaker", type=int, default=60, help="default: 60")
     speech.add_argument("--sampling-rate", type=int, default=16000, help="Hz (default: 16000)")
     speech.add_argument("--format", dest="audio_format", choices=["flac", "wav"], default="flac", help="embedded audio encoding")
+    speech.add_argument("--splits", default="train,validation,test",
+                        help="comma-separated splits whose speakers to synthesize (default: all three; the speaker plan is unchanged)")
+    speech.add_argument("--exclude-sentences-of", default=None, metavar="FOLDER",
+                        help="leave out every sentence read in this `zoo data speech` folder (a bigger training build next to a fixed test set)")
 
     mixtures = commands.add_parser("mixtures", help="LibriMix/WHAM(R)-style mixtures of a speech corpus")
     _common(mixtures, "data/mix2-8k")
@@ -134,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dict(num_speakers=12, utterances_per_speaker=2) if args.tiny else dict(
             num_speakers=args.num_speakers, utterances_per_speaker=args.utterances_per_speaker)
         dataset = build_speech(args.output, sampling_rate=args.sampling_rate, seed=args.seed, workers=args.workers,
-                               audio_format=args.audio_format, progress=args.progress, **sizes)
+                               audio_format=args.audio_format, progress=args.progress,
+                               splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of, **sizes)
         summary = summarize(dataset)
     elif args.corpus == "mixtures":
         from zoo.data.mixtures import build_mixtures

@@ -378,6 +378,8 @@ def build_speech(
     audio_format: str = "flac",
     progress: bool = True,
     sentences: list[dict] | None = None,
+    splits: tuple[str, ...] = SPLITS,
+    exclude_sentences_of: str | None = None,
 ):
     """Synthesize the corpus and (when `output` is given) save it with `save_to_disk`.
 
@@ -396,6 +398,10 @@ def build_speech(
         progress: show a tqdm bar.
         sentences: the sentence pool (``{"text", "original_text", "source", "kind"}`` dicts); default
             `zoo.data.text.harvest_sentences()`.
+        splits: synthesize only the speakers of these splits (the plan, and so every speaker's split, is the
+            same as a full build with the same `num_speakers` and `seed`).
+        exclude_sentences_of: a `zoo data speech` folder whose sentences (every split) are left out of the pool, so a
+            larger training build never reads a sentence that folder validates or tests on.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
@@ -403,8 +409,16 @@ def build_speech(
     if audio_format not in {"flac", "wav"}:
         raise ValueError(f"audio_format={audio_format!r}; use 'flac' or 'wav'")
     speakers = plan_speakers(num_speakers, seed=seed, unseen_voices=unseen_voices)
-    pool = [s for s in (harvest_sentences() if sentences is None else sentences) if s["kind"] in kinds and min_words <= len(s["text"].split()) <= max_words]
-    needed = num_speakers * utterances_per_speaker
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown or not splits:
+        raise ValueError(f"splits={list(splits)!r}; choose among {list(SPLITS)}")
+    excluded = _sentences_of(exclude_sentences_of) if exclude_sentences_of else set()
+    pool = [
+        s for s in (harvest_sentences() if sentences is None else sentences)
+        if s["kind"] in kinds and min_words <= len(s["text"].split()) <= max_words and s["original_text"] not in excluded
+    ]
+    speakers = [s for s in speakers if s.split in splits]
+    needed = len(speakers) * utterances_per_speaker
     if len(pool) < needed:
         raise ValueError(f"{needed} utterances need as many sentences but only {len(pool)} pass the filter; widen min_words/max_words or kinds")
     random.Random(f"sentences-{seed}").shuffle(pool)
@@ -415,10 +429,15 @@ def build_speech(
             tasks.append((asdict(speaker), sentence, f"{speaker.speaker_id}-{k:04d}", sampling_rate, audio_format))
     rows = run_pool(_render, tasks, workers, "speech", progress)
     split_of = {s.speaker_id: s.split for s in speakers}
-    rows_by_split = {split: [r for r in rows if split_of[r["speaker_id"]] == split] for split in SPLITS}
+    rows_by_split = {split: [r for r in rows if split_of[r["speaker_id"]] == split] for split in SPLITS if split in splits}
     settings = dict(num_speakers=num_speakers, utterances_per_speaker=utterances_per_speaker, sampling_rate=sampling_rate,
                     seed=seed, unseen_voices=list(unseen_voices), min_words=min_words, max_words=max_words,
                     kinds=list(kinds), audio_format=audio_format)
+    if tuple(splits) != SPLITS:
+        settings["splits"] = list(splits)
+    if exclude_sentences_of:
+        settings["exclude_sentences_of"] = os.fspath(exclude_sentences_of)
+        settings["excluded_sentences"] = len(excluded)
     description = (
         f"zoo synthetic speech: {num_speakers} espeak-ng/flite speakers, {sampling_rate} Hz; speaker-disjoint splits; "
         f"voices {', '.join(unseen_voices)} appear only in test (unseen_voice=True). Settings: {json.dumps(settings, sort_keys=True)}"
@@ -428,6 +447,16 @@ def build_speech(
         metadata = {"kind": "speech", "settings": settings, "speakers": [asdict(s) for s in speakers], "summary": summarize(dataset)}
         save_dataset_dict(dataset, output, metadata)
     return dataset
+
+
+def _sentences_of(folder: str) -> set[str]:
+    """Every sentence (``original_text``) read in a `zoo data speech` folder, all splits."""
+    import datasets
+
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"exclude_sentences_of={folder!r} is not a folder; build it first with `zoo data speech --output {folder}`")
+    corpus = datasets.load_from_disk(folder)
+    return {text for split in corpus.values() for text in split["original_text"]}
 
 
 def _stable_hash(settings: dict) -> str:
