@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # 1. Debian packages: TTS engines and text sources for the corpora, sox/fluidsynth for sounds,
 #    ffmpeg for mp3/m4a and torchcodec, chromium for the browser tests.
 APT_PACKAGES=(espeak-ng flite sox libsox-fmt-all fluidsynth fluid-soundfont-gm fortunes wordnet-base dict-gcide
-              ffmpeg libsndfile1 chromium git python3-venv)
+              ffmpeg libsndfile1 chromium git python3-venv g++)  # g++: kenlm builds from source
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -29,6 +29,13 @@ PY="$VENV/bin/python"
 if ! "$PY" -c "import zoo, pytest, playwright" 2>/dev/null || [ pyproject.toml -nt "$VENV/.zoo-installed" ]; then
     "$PY" -m pip install -q -e ".[test]"
     touch "$VENV/.zoo-installed"
+fi
+
+# 2b. n-gram LM beam search (`zoo lm`, the *-lm checkpoints): kenlm builds from source (g++, cmake from PyPI);
+#     pyctcdecode pins numpy<2 but runs on numpy 2, so it goes in without its dependencies (pygtrie is its real one)
+if ! "$PY" -c "import kenlm, pyctcdecode" 2>/dev/null; then
+    "$PY" -m pip install -q kenlm pygtrie  # the "lm" extra of pyproject.toml
+    "$PY" -m pip install -q --no-deps pyctcdecode==0.5.0
 fi
 
 # 3. olah (its own venv) serves local git repos through the Hub API for the download-by-repo-id tests.

@@ -7,7 +7,13 @@ and `AutoModel.from_pretrained(...)` work with no `trust_remote_code`.
 
 from .asr.ctc_conformer.configuration_ctc_conformer import CtcConformerConfig
 from .asr.ctc_conformer.modeling_ctc_conformer import CtcConformerForCTC, CtcConformerModel
+from .asr.char_lm.configuration_char_lm import CharLmConfig
+from .asr.char_lm.modeling_char_lm import CharLmForCausalLM
 from .asr.feature_extraction_asr import AsrFeatureExtractor
+from .asr.las.configuration_las import LasConfig
+from .asr.las.modeling_las import LasForSpeechSeq2Seq
+from .asr.transformer_asr.configuration_transformer_asr import TransformerAsrConfig
+from .asr.transformer_asr.modeling_transformer_asr import TransformerAsrForSpeechSeq2Seq
 from .audio import AudioError, load_audio, load_audio_native, resample, save_audio
 from .quality.si_snr_estimator.configuration_si_snr_estimator import SiSnrEstimatorConfig
 from .quality.si_snr_estimator.modeling_si_snr_estimator import SiSnrEstimatorForQualityEstimation, SiSnrEstimatorModel
@@ -47,6 +53,8 @@ __all__ = [
     "AutoModelForSourceSeparation",
     "AutoModelForSpeechEnhancement",
     "AutoModelForSpeechQualityAssessment",
+    "CharLmConfig",
+    "CharLmForCausalLM",
     "ConvTasNetConfig",
     "ConvTasNetForSourceSeparation",
     "ConvTasNetForSpeechEnhancement",
@@ -61,6 +69,8 @@ __all__ = [
     "EcapaTdnnConfig",
     "EcapaTdnnForSpeakerEmbedding",
     "EcapaTdnnModel",
+    "LasConfig",
+    "LasForSpeechSeq2Seq",
     "MODELS",
     "SepformerConfig",
     "SepformerForSourceSeparation",
@@ -70,6 +80,8 @@ __all__ = [
     "SiSnrEstimatorForQualityEstimation",
     "SiSnrEstimatorModel",
     "SpeakerFeatureExtractor",
+    "TransformerAsrConfig",
+    "TransformerAsrForSpeechSeq2Seq",
     "XvectorConfig",
     "XvectorForSpeakerEmbedding",
     "XvectorModel",

@@ -42,6 +42,8 @@ TASKS = {
     "zero-shot-audio-classification": ("zero-shot-audio-classification", "Zero-shot audio classification", '"clip.wav", candidate_labels=["speech", "music", "dog"]'),
     # a quality / SI-SNR estimator regresses a score from audio: the Hub's closest tag is audio-classification
     "speech-quality-assessment": ("audio-classification", "Speech quality assessment", '"speech.wav"'),
+    # the character LM that speech recognizers fuse in when decoding; it also continues text
+    "text-generation": ("text-generation", "Character language model", '"the cat sat on the"'),
 }
 TASK_ALIASES = {
     "separation": "audio-source-separation",

@@ -4,6 +4,8 @@
     zoo eval checkpoints/convtasnet-zoo-2mix-8k --no-card       # print only
     zoo eval checkpoints/sisnr-estimator-zoo-8k                 # a blind SI-SNR estimator: Pearson and MAE
     zoo eval checkpoints/ctc-conformer-zoo-16k                  # speech recognition: WER, CER (all, unseen voices, per engine)
+    zoo eval checkpoints/transformer-asr-joint-zoo-16k --num-beams 1 --ctc-weight 0   # a seq2seq recognizer decoded
+                                                                # greedily; default: its generation_config (joint CTC, LM)
     zoo eval checkpoints/ecapa-tdnn-zoo-16k --verification-corpus data/cry   # speaker embeddings: EER, minDCF
                                                                 # (options: zoo eval SPEAKER_CHECKPOINT --help)
     zoo eval --table checkpoints/convtasnet-zoo-2mix-8k checkpoints/sepformer-zoo-2mix-8k ...
@@ -217,12 +219,15 @@ def pocketsphinx_transcribe(waveform: np.ndarray, sampling_rate: int = 16000, de
 
 def evaluate_asr(
     checkpoint: str, recipe: dict, split: str, batch_size: int = 16, max_examples: int | None = None, seed: int = 1234,
-    peer: str | None = None,
+    peer: str | None = None, generate_kwargs: dict | None = None,
 ) -> dict:
     """WER and CER (fractions, via `zoo.metrics` on jiwer) of a speech recognizer through transformers' stock
-    `pipeline("automatic-speech-recognition")` (greedy CTC), on the `split` utterances: all of them, the unseen voices
+    `pipeline("automatic-speech-recognition")` (greedy CTC, or CTC beam search with the folder's n-gram LM when it
+    carries one: `zoo lm attach`), on the `split` utterances: all of them, the unseen voices
     only, and per TTS engine; plus the real-time factor of the whole pipeline. `max_examples` scores a seeded random
-    subset; `peer="pocketsphinx"` also transcribes the same audio with pocketsphinx. Returns `{system: {group: metrics}}`."""
+    subset; `peer="pocketsphinx"` also transcribes the same audio with pocketsphinx; `generate_kwargs` (a seq2seq
+    recognizer: `num_beams`, `ctc_weight`, `lm_weight`) override the checkpoint's decoding defaults in every pipeline
+    call. Returns `{system: {group: metrics}}`."""
     import time
 
     from tqdm.auto import tqdm
@@ -252,7 +257,7 @@ def evaluate_asr(
         waves = [np.asarray(a["array"], dtype=np.float32) for a in batch["audio"]]
         seconds += sum(len(w) / rate for w in waves)
         began = time.perf_counter()
-        outputs = recognizer([{"raw": w, "sampling_rate": rate} for w in waves], batch_size=batch_size)
+        outputs = recognizer([{"raw": w, "sampling_rate": rate} for w in waves], batch_size=batch_size, **(generate_kwargs or {}))
         elapsed[Path(checkpoint).name] += time.perf_counter() - began
         systems[Path(checkpoint).name] += [normalize_text(output["text"]) for output in outputs]
         if decoder is not None:
@@ -279,6 +284,37 @@ def evaluate_asr(
     return results
 
 
+def evaluate_char_lm(checkpoint: str, recipe: dict, split: str, corpus: str | None = None, batch_size: int = 64) -> dict:
+    """Bits per character and perplexity of a character LM (`char_lm`) on the transcripts of a corpus split: by
+    default the first of its recipe's `data.exclude_corpora`, whose sentences it never saw in training (the
+    recognizers' validation and test sentences). Returns `{"bits_per_char", "perplexity", "examples", "corpus"}`."""
+    from transformers import AutoModelForCausalLM
+
+    from .data.hub import load_corpus
+    from .tasks import CharLmTask
+
+    corpus = corpus or next(iter(recipe["data"].get("exclude_corpora") or []), None)
+    if corpus is None:
+        raise ValueError("the LM's recipe names no data.exclude_corpora to measure on; pass --corpus")
+    task = CharLmTask(recipe)
+    texts = [{"text": text} for text in _normalized(load_corpus(str(corpus), split=split)["text"]) if text]
+    model = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+    values: dict[str, list] = {}
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            batch = task.collate(texts[start : start + batch_size])
+            for name, value in task.metrics(batch, model(**batch)).items():
+                values.setdefault(name, []).append(value)
+    metrics = task.corpus_metrics({name: torch.cat(parts) for name, parts in values.items()})
+    return {"bits_per_char": round(metrics["bits_per_char"], 4), "perplexity": round(metrics["perplexity"], 3), "examples": len(texts), "corpus": str(corpus)}
+
+
+def _normalized(texts) -> list[str]:
+    from .asr.processing_asr import normalize_text
+
+    return [normalize_text(text) for text in texts]
+
+
 def split_size(results: dict) -> int:
     return max(m["examples"] for system in results.values() for m in system.values())
 
@@ -293,6 +329,38 @@ def asr_comparison_table(results: dict, caption: str) -> str:
         rtf = next(m["rtf"] for m in results[system].values() if "rtf" in m)
         lines.append(f"| {system} | " + " | ".join(cells) + f" | {rtf:.4f} |")
     return "\n".join(lines)
+
+
+def seq2seq_decoding(checkpoint, overrides: dict | None = None) -> dict | None:
+    """The decoding settings (`num_beams`, `ctc_weight`, `lm_weight`) the stock pipeline runs a seq2seq recognizer
+    checkpoint with: its generation_config.json's, under `overrides` (those not None); None for a CTC checkpoint."""
+    folder = Path(checkpoint)
+    if not json.loads((folder / "config.json").read_text()).get("is_encoder_decoder"):
+        return None
+    path = folder / "generation_config.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    settings = {"num_beams": saved.get("num_beams", 1), "ctc_weight": saved.get("ctc_weight", 0.0), "lm_weight": saved.get("lm_weight", 0.0)}
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return settings
+
+
+def describe_seq2seq_decoding(settings: dict) -> str:
+    """`{"num_beams": 4, "ctc_weight": 0.3, "lm_weight": 0.0}` -> "beam 4, CTC weight 0.3, no LM"."""
+    if settings["num_beams"] == 1 and not settings["ctc_weight"] and not settings["lm_weight"]:
+        return "greedy attention decoding"
+    lm = f"LM weight {settings['lm_weight']:g}" if settings["lm_weight"] else "no LM"
+    return f"beam {settings['num_beams']}, CTC weight {settings['ctc_weight']:g}, {lm}"
+
+
+def _asr_decoding(checkpoint, overrides: dict | None = None) -> str:
+    """How the stock pipeline decodes a CTC checkpoint: greedily, or by beam search with the folder's n-gram LM; a
+    seq2seq one: as `describe_seq2seq_decoding` says."""
+    from .asr.lm import is_lm_checkpoint
+
+    settings = seq2seq_decoding(checkpoint, overrides)
+    if settings is not None:
+        return describe_seq2seq_decoding(settings)
+    return "CTC beam search with its n-gram LM" if is_lm_checkpoint(checkpoint) else "greedy CTC"
 
 
 def _result(task: str, dataset: str, split: str, metrics: dict) -> dict:
@@ -336,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-card", action="store_true", help="print the results without updating the model card")
     parser.add_argument("--max-examples", type=int, help="speech recognition: score a seeded random subset of this many utterances")
     parser.add_argument("--peer", choices=["pocketsphinx"], help="speech recognition: also transcribe the same audio with this peer")
+    parser.add_argument("--num-beams", type=int, help="seq2seq speech recognition: beam width (1: greedy); default: the checkpoint's generation_config")
+    parser.add_argument("--ctc-weight", type=float, help="seq2seq speech recognition: weight of the CTC prefix scores in joint decoding (0: attention only)")
+    parser.add_argument("--lm-weight", type=float, help="seq2seq speech recognition: shallow-fusion weight of the checkpoint's character LM (0: none)")
     args = parser.parse_args(argv)
     missing = [c for c in args.checkpoint if not (Path(c) / "recipe.yaml").exists()]
     if missing:
@@ -354,22 +425,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give one checkpoint, or several with --table")
     checkpoint = Path(args.checkpoint[0])
     recipe = yaml.safe_load((checkpoint / "recipe.yaml").read_text())
-    if args.corpus:
+    if args.corpus and recipe["task"] != "text-generation":  # an LM's --corpus is the text to measure on
         recipe["data"]["corpus"] = args.corpus
     results = []
     if recipe["task"] == "automatic-speech-recognition":
-        measured = evaluate_asr(str(checkpoint), recipe, args.split, max_examples=args.max_examples, seed=args.seed, peer=args.peer)
+        overrides = {"num_beams": args.num_beams, "ctc_weight": args.ctc_weight, "lm_weight": args.lm_weight}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        decoding = seq2seq_decoding(checkpoint, overrides)
+        if overrides and decoding is None:
+            parser.error(f"--num-beams / --ctc-weight / --lm-weight set the decoding of seq2seq recognizers; {checkpoint} is a CTC checkpoint")
+        measured = evaluate_asr(
+            str(checkpoint), recipe, args.split, max_examples=args.max_examples, seed=args.seed, peer=args.peer, generate_kwargs=overrides
+        )
         table = None
         if args.peer:
             command = "zoo eval " + " ".join(sys.argv[1:] if argv is None else argv)
             table = "### Comparison on the same audio\n\n" + asr_comparison_table(
                 measured,
-                f"WER / CER (fractions) of this model (stock transformers pipeline, greedy CTC) and {args.peer} (its "
+                f"WER / CER (fractions) of this model (stock transformers pipeline, {_asr_decoding(checkpoint, overrides)}) and {args.peer} (its "
                 f"default en-us model from the PyPI wheel) on the same {split_size(measured)} {args.split} utterances of "
                 f"{recipe['data']['corpus']} (synthetic TTS speech); real-time factor on this machine. Measured by `{command}`.",
             )
             print(table)
         for name, metrics in measured[checkpoint.name].items():
+            if decoding is not None:  # one result per decoding setup: greedy, joint and joint + LM sit side by side
+                name = f"{name}; {describe_seq2seq_decoding(decoding)}"
             results.append(
                 _result(recipe["task"], f"{recipe['data']['corpus']} ({name})", args.split, metrics)
             )
@@ -378,6 +458,17 @@ def main(argv: list[str] | None = None) -> int:
             from .hub import update_card_results
 
             update_card_results(str(checkpoint), results, table_markdown=table)
+            print(f"results written into {checkpoint / 'README.md'}")
+        return 0
+    if recipe["task"] == "text-generation":  # the character LM: bits per character on sentences it never saw
+        metrics = evaluate_char_lm(str(checkpoint), recipe, args.split, corpus=args.corpus)
+        corpus = metrics.pop("corpus")
+        results.append(_result(recipe["task"], f"{corpus} transcripts (sentences left out of training)", args.split, metrics))
+        print(json.dumps(results[-1]))
+        if not args.no_card:
+            from .hub import update_card_results
+
+            update_card_results(str(checkpoint), results)
             print(f"results written into {checkpoint / 'README.md'}")
         return 0
     if recipe["task"] not in {"audio-source-separation", "speech-enhancement", "speech-quality-assessment"}:

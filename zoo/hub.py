@@ -65,7 +65,8 @@ def save_checkpoint(
         model: a zoo `PreTrainedModel` (unwrap it first: `accelerator.unwrap_model(model)`).
         output_dir: folder to write; created if missing. Files already there are overwritten, others kept.
         feature_extractor: what `AutoFeatureExtractor` (or `AutoProcessor`) should load; None gives a
-            `Wav2Vec2FeatureExtractor` for mono audio at `config.sampling_rate`.
+            `Wav2Vec2FeatureExtractor` for mono audio at `config.sampling_rate`; a text model (the character LM)
+            passes its tokenizer.
         task: the zoo task, e.g. "audio-source-separation", "speech-enhancement", "asr"; sets the Hub pipeline tag.
         recipe: the training recipe as a dict; written to `recipe.yaml` and shown in the card.
         recipe_path: where the recipe came from; read when `recipe` is None.
@@ -131,7 +132,7 @@ def save_checkpoint(
         model.save_pretrained(output_dir, max_shard_size="2GB")
     if not (output_dir / "model.safetensors").is_file() and not (output_dir / "model.safetensors.index.json").is_file():
         raise RuntimeError(f"save_pretrained wrote no model.safetensors into {output_dir}; transformers too old?")
-    _add_task_auto_class(output_dir, task)
+    _add_task_auto_class(output_dir, task, model)
     sources = sorted(_auto_map_files(output_dir))
     _check_portable_sources(output_dir, sources)
     with _remote_code_feature_extractor(feature_extractor):
@@ -210,13 +211,22 @@ _MISSING = object()
 
 # zoo tasks that transformers has its own Auto class for: the checkpoint's auto_map names that class too, so
 # `AutoModelForAudioXVector.from_pretrained(folder, trust_remote_code=True)` works where zoo is not installed
-TRANSFORMERS_AUTO_CLASSES = {"speaker-embedding": "AutoModelForAudioXVector", "automatic-speech-recognition": "AutoModelForCTC"}
+TRANSFORMERS_AUTO_CLASSES = {
+    "speaker-embedding": "AutoModelForAudioXVector",
+    "automatic-speech-recognition": "AutoModelForCTC",
+    "text-generation": "AutoModelForCausalLM",
+}
 
 
-def _add_task_auto_class(folder: Path, task: str) -> None:
+def _add_task_auto_class(folder: Path, task: str, model=None) -> None:
     import json
 
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES
+
     name = TRANSFORMERS_AUTO_CLASSES.get(task)
+    if model is not None and type(model).__name__ in MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES.values():
+        # an attention recognizer (the stock ASR pipeline's seq2seq path, by the same test), not a CTC one
+        name = "AutoModelForSpeechSeq2Seq"
     path = folder / "config.json"
     config = json.loads(path.read_text())
     auto_map = config.get("auto_map") or {}
@@ -262,6 +272,8 @@ def _remote_code_feature_extractor(feature_extractor):
 def _auto_map_files(folder: Path, config_name: str = "config.json") -> set[str]:
     import json
 
+    if not (folder / config_name).is_file():  # a text model (a character LM) saves a tokenizer, no preprocessor_config.json
+        return set()
     auto_map = json.loads((folder / config_name).read_text()).get("auto_map", {})
     refs = [ref for value in auto_map.values() for ref in (value if isinstance(value, list) else [value]) if ref]
     # "modeling_x.Class", or "org/repo--modeling_x.Class" when the code lives in another repo

@@ -9,7 +9,17 @@ import importlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioXVector, AutoModelForCTC, Wav2Vec2FeatureExtractor
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioXVector,
+    AutoModelForCausalLM,
+    AutoModelForCTC,
+    AutoModelForSpeechSeq2Seq,
+    AutoProcessor,
+    Wav2Vec2FeatureExtractor,
+)
 from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -21,6 +31,9 @@ class ZooModel:
     config: str
     heads: dict  # task -> class name; the first is what AutoModel gives
     feature_extractor: str | None = None  # dotted path; None means the stock waveform extractor
+    # transformers' Auto class of its heads when not its task's AUTO_CLASSES entry (a seq2seq recognizer's task is
+    # automatic-speech-recognition, like a CTC one's, but transformers loads it with AutoModelForSpeechSeq2Seq)
+    auto_class: type | None = None
 
 
 MODELS = [
@@ -69,7 +82,29 @@ MODELS = [
         {"automatic-speech-recognition": "CtcConformerForCTC"},
         feature_extractor="zoo.asr.feature_extraction_asr.AsrFeatureExtractor",
     ),
+    ZooModel(
+        "las",
+        "zoo.asr.las",
+        "LasConfig",
+        {"automatic-speech-recognition": "LasForSpeechSeq2Seq"},
+        feature_extractor="zoo.asr.feature_extraction_asr.AsrFeatureExtractor",
+        auto_class=AutoModelForSpeechSeq2Seq,
+    ),
+    ZooModel(
+        "transformer_asr",
+        "zoo.asr.transformer_asr",
+        "TransformerAsrConfig",
+        {"automatic-speech-recognition": "TransformerAsrForSpeechSeq2Seq"},
+        feature_extractor="zoo.asr.feature_extraction_asr.AsrFeatureExtractor",
+        auto_class=AutoModelForSpeechSeq2Seq,
+    ),
+    # the character LM the seq2seq recognizers fuse in (a text model: the stock waveform extractor is never used)
+    ZooModel("char_lm", "zoo.asr.char_lm", "CharLmConfig", {"text-generation": "CharLmForCausalLM"}),
 ]
+
+# model type -> a zoo processor `AutoProcessor` must find by the name a checkpoint's preprocessor_config.json gives
+# (transformers' own processors need no entry): the CTC recognizers' n-gram LM processor (`zoo lm attach`)
+PROCESSORS = {"ctc_conformer": "zoo.asr.processing_asr_with_lm.AsrProcessorWithLM"}
 
 # task -> (pipeline class path, pipeline type)
 PIPELINES = {
@@ -104,6 +139,8 @@ AUTO_CLASSES = {
     "speaker-diarization": AutoModelForAudioXVector,
     # transformers' own Auto class for CTC models: its stock ASR pipeline then runs zoo recognizers as it does Wav2Vec2ForCTC
     "automatic-speech-recognition": AutoModelForCTC,
+    # transformers' own Auto class for causal LMs: the zoo's character LM, which the stock text-generation pipeline runs
+    "text-generation": AutoModelForCausalLM,
 }
 
 
@@ -134,6 +171,13 @@ def model_class_for(config, task: str | None = None) -> type:
     return heads[task]
 
 
+def auto_class_for(model_type: str, task: str) -> type:
+    """The Auto class that loads a zoo model type for a task: its own `auto_class` (AutoModelForSpeechSeq2Seq for an
+    attention recognizer), else the task's `AUTO_CLASSES` entry."""
+    entry = next((m for m in MODELS if m.model_type == model_type), None)
+    return (entry.auto_class if entry is not None else None) or AUTO_CLASSES[task]
+
+
 _registered = False
 
 
@@ -150,7 +194,9 @@ def register_all() -> None:
         fe_cls = _load(entry.feature_extractor) if entry.feature_extractor else Wav2Vec2FeatureExtractor
         AutoFeatureExtractor.register(config_cls, fe_cls, exist_ok=True)
         for task, cls in heads.items():
-            AUTO_CLASSES[task].register(config_cls, cls, exist_ok=True)
+            (entry.auto_class or AUTO_CLASSES[task]).register(config_cls, cls, exist_ok=True)
+    for model_type, path in PROCESSORS.items():
+        AutoProcessor.register(model_classes(model_type)[0], _load(path), exist_ok=True)
     for task, path in PIPELINES.items():
         PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=_load(path), pt_model=AUTO_CLASSES[task], type="audio")
     _registered = True

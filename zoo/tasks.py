@@ -699,3 +699,190 @@ class AsrUtterances:
 
 
 TASKS["automatic-speech-recognition"] = AsrCtcTask
+
+
+def _error_counts(references: list[str], hypotheses: list[str]) -> dict:
+    """Per-utterance word / character errors and lengths, for `corpus_metrics` to sum into WER and CER."""
+    from .metrics import edit_counts
+
+    counts = [edit_counts(r, h, "word") + edit_counts(r, h, "char") for r, h in zip(references, hypotheses)]
+    word_errors, words, char_errors, chars = (torch.tensor([float(c[i]) for c in counts]) for i in range(4))
+    return {"_word_errors": word_errors, "_words": words, "_char_errors": char_errors, "_chars": chars}
+
+
+class AsrSeq2SeqTask(AsrCtcTask):
+    """Speech recognition with an attention decoder (LAS, Transformer ASR), trained jointly with its CTC layer when
+    the model has one: `ctc_weight * L_ctc + (1 - ctc_weight) * L_attention`, computed by the model.
+
+    Data, augmentation, features and the WER / CER score are the CTC task's; the tokenizer is the seq2seq one
+    (`build_seq2seq_tokenizer`: the CTC ids plus `<s>`, `</s>`; encoding appends `</s>`, so labels teach the decoder
+    to stop). Validation transcribes with the model's own `generate()`: greedy attention decoding by default (fast),
+    or what `data.validation_generation` asks for (e.g. `{num_beams: 4, ctc_weight: 0.3}`).
+
+    Recipe keys besides the CTC task's: `model.generation`, the decoding defaults written into the checkpoint's
+    `generation_config.json` and so used by the stock pipeline (`num_beams`, `ctc_weight`, `lm_weight`,
+    `max_new_tokens`; the model's defaults are 4 beams and the training `ctc_weight`); `data.validation_generation`.
+    """
+
+    def processor(self):
+        """The feature extractor (25 ms / 10 ms log-mel, as many bins as the model takes) and the seq2seq tokenizer."""
+        if self._processor is None:
+            from .asr.processing_asr import build_seq2seq_processor, build_seq2seq_tokenizer
+
+            extractor = super().processor().feature_extractor
+            self._processor = build_seq2seq_processor(extractor, build_seq2seq_tokenizer())
+        return self._processor
+
+    def build_model(self):
+        tokenizer, extractor = self.processor().tokenizer, self.processor().feature_extractor
+        settings = self.recipe["model"].get("config", {})
+        fixed = {
+            "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        }
+        for key, value in fixed.items():
+            if settings.get(key, value) != value:
+                raise ValueError(f"model.config.{key}={settings[key]} but the seq2seq character tokenizer needs {value}; drop it from the recipe")
+        model = RecipeTask.build_model(self, **fixed)
+        if model.config.hop_length != extractor.hop_length:
+            raise ValueError(
+                f"model.config.hop_length={model.config.hop_length} but the feature extractor steps {extractor.hop_length} "
+                f"samples (10 ms at {self.sampling_rate} Hz); set hop_length: {extractor.hop_length} in the recipe"
+            )
+        for name, value in (self.recipe["model"].get("generation") or {}).items():
+            setattr(model.generation_config, name, value)
+        self._model = model  # validation decodes with it (the same module accelerate wraps)
+        return model
+
+    def metrics(self, batch: dict, outputs) -> dict:
+        tokenizer = self.processor().tokenizer
+        settings = {"num_beams": 1, "ctc_weight": 0.0, "lm_weight": 0.0, **(self.data.get("validation_generation") or {})}
+        sequences = self._model.generate(batch["input_features"], batch["attention_mask"], **settings)
+        hypotheses = [text.strip() for text in tokenizer.batch_decode(sequences, skip_special_tokens=True)]
+        labels = batch["labels"].masked_fill(batch["labels"] < 0, tokenizer.pad_token_id)
+        references = tokenizer.batch_decode(labels, skip_special_tokens=True)
+        return _error_counts(references, hypotheses)
+
+
+# a task whose models differ in kind: the recipe's model type picks the task class over TASKS[task]
+TASKS_BY_MODEL_TYPE = {"las": AsrSeq2SeqTask, "transformer_asr": AsrSeq2SeqTask}
+
+
+class CharLmTask(RecipeTask):
+    """A character language model (for shallow fusion in the seq2seq recognizers), trained on text.
+
+    The text is `zoo.data.text.harvest_sentences()` (fortunes, WordNet glosses and examples, GCIDE quotations),
+    normalised like transcripts (`normalize_text`), deduplicated, and WITHOUT every sentence read in the corpora of
+    `data.exclude_corpora` (every split): the recognizer's validation and test sentences never reach its LM. A fixed,
+    seeded `validation_sentences` of the rest are held out; the score is bits per character (`bits_per_char`, the
+    mean next-character cross-entropy in bits over all characters and `</s>`; lower is better), with `perplexity`
+    next to it. The ids are the seq2seq recognizers' (`build_seq2seq_tokenizer`), so `zoo attach-lm` can fuse it.
+
+    Recipe `data` keys: `sources` (default all three), `exclude_corpora` (folders or Hub ids with a `text` column),
+    `validation_sentences` (default 1000), `train_sentences` (the first of the shuffled rest; null for all),
+    `max_characters` (longer sentences are left out; default 250).
+    """
+
+    metric_for_best = "bits_per_char"
+    greater_is_better = False
+
+    def __init__(self, recipe: dict):
+        super().__init__(recipe)
+        self._tokenizer = None
+        self._splits = None
+
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from .asr.processing_asr import build_seq2seq_tokenizer
+
+            self._tokenizer = build_seq2seq_tokenizer()
+        return self._tokenizer
+
+    def feature_extractor(self):
+        # what `zoo.train` saves with the checkpoint: a text model's tokenizer
+        return self.tokenizer()
+
+    def excluded_sentences(self) -> set[str]:
+        """The normalised text of every utterance in `data.exclude_corpora`, all splits."""
+        from .asr.processing_asr import normalize_text
+        from .data.hub import load_corpus
+
+        excluded = set()
+        for source in self.data.get("exclude_corpora") or []:
+            corpus = load_corpus(str(source))
+            for name in corpus:
+                if "text" not in corpus[name].column_names:
+                    raise ValueError(f"data.exclude_corpora: {source!r} split {name!r} has no 'text' column (it has {corpus[name].column_names})")
+                excluded.update(normalize_text(text) for text in corpus[name]["text"])
+        return excluded
+
+    def sentences(self) -> dict[str, list[str]]:
+        """`{"train": [...], "validation": [...]}`: normalised, deduplicated, excluded sentences, split by the seed."""
+        if self._splits is None:
+            import random
+
+            from .asr.processing_asr import normalize_text
+            from .data.text import SOURCES, harvest_sentences
+
+            sources = tuple(self.data.get("sources") or SOURCES)
+            longest = int(self.data.get("max_characters", 250))
+            excluded = self.excluded_sentences()
+            texts = {normalize_text(row["text"]) for row in harvest_sentences(sources)}
+            texts = sorted(t for t in texts if t and len(t) <= longest and t not in excluded)
+            random.Random(f"char-lm-{self.seed}").shuffle(texts)
+            held_out = int(self.data.get("validation_sentences", 1000))
+            if len(texts) <= held_out:
+                raise ValueError(f"only {len(texts)} sentences left after exclusion; lower data.validation_sentences={held_out}")
+            limit = self.data.get("train_sentences")
+            train = texts[held_out:] if limit is None else texts[held_out : held_out + int(limit)]
+            self._splits = {"train": train, "validation": texts[:held_out], "excluded": len(excluded)}
+        return self._splits
+
+    def build_model(self):
+        tokenizer = self.tokenizer()
+        config_cls, heads = model_classes(self.recipe["model"]["type"])
+        settings = dict(self.recipe["model"].get("config", {}))
+        fixed = {
+            "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        }
+        for key, value in fixed.items():
+            if settings.get(key, value) != value:
+                raise ValueError(f"model.config.{key}={settings[key]} but the seq2seq character tokenizer needs {value}; drop it from the recipe")
+        return heads[self.recipe["task"]](config_cls(**{**settings, **fixed}))
+
+    def train_dataset(self):
+        return [{"text": text} for text in self.sentences()["train"]]
+
+    def eval_dataset(self):
+        return [{"text": text} for text in self.sentences()["validation"]]
+
+    def collate(self, items: list[dict]) -> dict:
+        tokenizer = self.tokenizer()
+        encoded = [[tokenizer.bos_token_id] + tokenizer(item["text"]).input_ids for item in items]  # <s> text </s>
+        longest = max(len(ids) for ids in encoded)
+        input_ids = torch.full((len(items), longest), tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros(len(items), longest, dtype=torch.long)
+        for i, ids in enumerate(encoded):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention_mask[i, : len(ids)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": input_ids.masked_fill(attention_mask == 0, -100)}
+
+    def metrics(self, batch: dict, outputs) -> dict:
+        targets = batch["labels"][:, 1:]  # (batch, length - 1): what each position predicts
+        nll = torch.nn.functional.cross_entropy(
+            outputs.logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none"
+        )  # (batch, length - 1)
+        return {"_nll": nll.sum(-1), "_tokens": (targets >= 0).sum(-1).float()}
+
+    def corpus_metrics(self, values: dict) -> dict:
+        nats = float(values["_nll"].sum() / values["_tokens"].sum().clamp(min=1))
+        return {"bits_per_char": nats / float(np.log(2)), "perplexity": float(np.exp(nats))}
+
+    def dataset_names(self) -> list[str]:
+        from .data.text import SOURCES
+
+        return [f"zoo harvested sentences ({', '.join(self.data.get('sources') or SOURCES)})"]
+
+
+TASKS["text-generation"] = CharLmTask

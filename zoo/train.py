@@ -83,11 +83,13 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
 
 
 def get_task(recipe: dict):
-    from .tasks import TASKS
+    from .tasks import TASKS, TASKS_BY_MODEL_TYPE
 
     if recipe["task"] not in TASKS:
         raise ValueError(f"recipe task {recipe['task']!r} is not trainable; choose one of {', '.join(TASKS)}")
-    return TASKS[recipe["task"]](recipe)
+    # a model type may need its own task class (an attention recognizer is not trained like a CTC one)
+    task = TASKS_BY_MODEL_TYPE.get(recipe["model"].get("type"), TASKS[recipe["task"]])
+    return task(recipe)
 
 
 class _Progress:

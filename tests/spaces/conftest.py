@@ -6,6 +6,7 @@ bundled driver; `playwright install` is never needed. They skip, saying so, when
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SERVER_START_TIMEOUT_S = 120  # imports of torch + transformers + gradio on a busy 2-core runner take ~15 s
+SERVER_START_TIMEOUT_S = 240  # imports take ~15 s (~30 s on a loaded 2-core runner), then each Space warms its models
 TINY = dict(num_filters=16, bottleneck_channels=8, hidden_channels=16, skip_channels=8, num_blocks=2, num_repeats=1)
 
 
@@ -99,6 +100,74 @@ def tiny_xvector_checkpoint(tmp_path_factory) -> Path:
     return save_tiny_speaker_checkpoint(tmp_path_factory.mktemp("tiny-xvector-16k"), "xvector", None)
 
 
+
+
+@pytest.fixture(scope="session")
+def tiny_asr_checkpoint(tmp_path_factory) -> Path:
+    """A tiny CTC Conformer trained for a second to read tone "speech" (tests/asr/tones.py), in Hub layout: real
+    transcripts from a checkpoint that loads in a blink."""
+    import torch
+
+    from zoo.hub import save_checkpoint
+
+    from ..asr.tones import train_tone_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, processor, _ = train_tone_model()
+    finally:
+        torch.set_num_threads(threads)
+    folder = tmp_path_factory.mktemp("tiny-asr") / "tone-ctc"
+    return save_checkpoint(model, folder, feature_extractor=processor, task="automatic-speech-recognition")
+
+
+def write_flat_arpa(path: Path, words) -> Path:
+    """An ARPA bigram LM in which every word (and </s>, <unk>) is equally likely after anything: the smallest model
+    kenlm loads (it wants a bigram section), enough for the LM to limit the beam search to `words`."""
+    import math
+
+    vocabulary = [*words, "</s>", "<unk>"]
+    log10_p = f"{math.log10(1 / len(vocabulary)):.6f}"
+    lines = ["\\data\\", f"ngram 1={len(vocabulary) + 1}", f"ngram 2={len(vocabulary)}", "", "\\1-grams:", "-99\t<s>\t0"]
+    lines += [f"{log10_p}\t{word}\t0" for word in vocabulary]
+    lines += ["", "\\2-grams:"] + [f"{log10_p}\t<s> {word}" for word in vocabulary]
+    path.write_text("\n".join([*lines, "", "\\end\\", ""]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_asr_lm_checkpoint(tiny_asr_checkpoint, tmp_path_factory) -> Path | None:
+    """The tone CTC model with a flat word LM (via pyctcdecode) as a `Wav2Vec2ProcessorWithLM` folder, which the
+    stock ASR pipeline decodes with beam search; None without pyctcdecode and kenlm."""
+    try:
+        import kenlm  # noqa: F401  (pyctcdecode needs it to load an LM)
+        from pyctcdecode import build_ctcdecoder
+    except ImportError:
+        return None
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-asr-lm") / "tone-ctc-lm"
+    shutil.copytree(tiny_asr_checkpoint, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    # pyctcdecode's labels, by id: "" is the CTC blank, " " the word delimiter
+    special = {tokenizer.pad_token: "", tokenizer.word_delimiter_token: " ", tokenizer.unk_token: "\u2047"}
+    labels = [special.get(token, token) for token in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))]
+    from ..asr.tones import TRAIN_TEXTS
+
+    words = sorted({word for text in TRAIN_TEXTS for word in text.split()})  # what the tone model was taught
+    arpa = write_flat_arpa(tmp_path_factory.mktemp("tone-lm") / "tone.arpa", words)
+    decoder = build_ctcdecoder(labels, kenlm_model_path=str(arpa), beta=0.0)  # no word bonus: "acdc", not "ac c"
+    # what Wav2Vec2ProcessorWithLM.save_pretrained writes (that class refuses a feature extractor other than
+    # wav2vec2's): the decoder's alphabet.json + language_model/, and the processor class the pipeline looks for
+    decoder.save_to_dir(str(folder))
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    (folder / "preprocessor_config.json").write_text(json.dumps({**config, "processor_class": "Wav2Vec2ProcessorWithLM"}, indent=2))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not os.access(CHROMIUM, os.X_OK):
@@ -128,6 +197,8 @@ def demo_url(
     tiny_estimator_checkpoint,
     tiny_speaker_checkpoint,
     tiny_xvector_checkpoint,
+    tiny_asr_checkpoint,
+    tiny_asr_lm_checkpoint,
     tmp_path_factory,
 ):
     """`zoo demo` with its Spaces pointed at tiny random checkpoints (fast, independent of the shipped weights)."""
@@ -140,6 +211,7 @@ def demo_url(
             "ZOO_ESTIMATOR_MODEL": str(tiny_estimator_checkpoint),
             "ZOO_SPEAKER_MODEL": str(tiny_speaker_checkpoint),
             "ZOO_SPEAKER_LEADERBOARD": f"{tiny_speaker_checkpoint},{tiny_xvector_checkpoint}",
+            "ZOO_ASR_MODEL": ",".join(str(m) for m in (tiny_asr_checkpoint, tiny_asr_lm_checkpoint) if m is not None),
         },
     )
 

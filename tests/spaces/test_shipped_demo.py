@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from .test_asr_space import MANIFEST as ASR_MANIFEST
+from .test_asr_space import open_asr
 from .test_separation_browser import ESTIMATE, open_separation
 from .test_speaker_browser import EXAMPLES as SPEAKER_EXAMPLES
 from .test_speaker_browser import MANIFEST, open_tab, upload
@@ -81,5 +84,32 @@ def test_shipped_speaker_model_recognises_an_unseen_voice(browser, shipped_demo_
         page.locator("#verify-result").get_by_text("Best match").wait_for()
         result = page.locator("#verify-result").inner_text()
         assert f"Accepted as {MANIFEST['clips'][0]['name']}" in result, result
+    finally:
+        context.close()
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k is not shipped"
+)
+def test_shipped_ctc_transcribes_a_bundled_example(browser, shipped_demo_url):
+    """The ASR Space's first example through the shipped CTC model: a transcript, its WER and CER (under a loose
+    bound), a plot."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(shipped_demo_url)
+        open_asr(page)
+        clip = ASR_MANIFEST["clips"][0]
+        page.get_by_text(clip["name"], exact=True).click()
+        page.locator("#asr-input audio[src]").first.wait_for(state="attached")
+        page.locator("#asr-model").get_by_text("CTC (greedy)", exact=True).click()
+        page.locator("#asr-button").click()
+        page.locator("#asr-summary").get_by_text("WER").wait_for()
+        summary = page.locator("#asr-summary").inner_text()
+        char_error_rate = float(re.search(r"CER (\d+\.\d) %", summary).group(1))
+        assert char_error_rate < 60.0, summary  # loose: the shipped model is small; its card holds the real error rates
+        assert page.locator("#asr-transcript textarea").input_value().strip()
+        assert page.locator("#asr-plot img").evaluate("img => img.complete && img.naturalWidth") >= 800
     finally:
         context.close()

@@ -116,3 +116,73 @@ def greedy_decode(logits: torch.Tensor, tokenizer, lengths: torch.Tensor | None 
     best = logits.argmax(-1)  # (batch, steps)
     rows = best.tolist() if lengths is None else [row[: int(n)] for row, n in zip(best.tolist(), lengths)]
     return [text.strip() for text in tokenizer.batch_decode(rows)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the attention (sequence-to-sequence) recognizers' tokenizer
+
+# appended after the CTC vocabulary, so every CTC id means the same here (<pad> = 0 is still the CTC blank)
+SEQ2SEQ_SPECIAL_TOKENS = ("<s>", "</s>")
+
+
+def build_seq2seq_tokenizer(folder: str | os.PathLike | None = None, characters: str = CHARACTERS):
+    """The character tokenizer of the attention recognizers (LAS, Transformer ASR): transformers' tokenizers-backed
+    `PreTrainedTokenizerFast`, so `AutoTokenizer.from_pretrained(folder)` loads it from `tokenizer.json` alone.
+
+    Ids: those of `build_char_tokenizer` (`<pad>` 0 = CTC blank, `<unk>`, `|` for a space, `characters`), then
+    `<s>` (the decoder's start symbol) and `</s>`, which encoding appends to every text: the decoder learns to stop.
+    Unlike the CTC tokenizer, decoding never merges repeated characters ("hello" stays "hello"), which is what the
+    stock ASR pipeline's seq2seq path needs (it decodes `generate()` output with `skip_special_tokens=True`).
+
+    Args:
+        folder: where to save the tokenizer (`tokenizer.json`, `tokenizer_config.json`); None saves nothing.
+        characters: the output symbols besides the special ones; the default is what `normalize_text` keeps.
+
+    >>> tokenizer = build_seq2seq_tokenizer()
+    >>> len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id
+    (32, 0, 30, 31)
+    >>> ids = tokenizer("hello it's").input_ids
+    >>> ids, tokenizer.decode(ids, skip_special_tokens=True)
+    ([11, 8, 15, 15, 18, 2, 12, 23, 3, 22, 31], "hello it's")
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    if len(set(characters)) != len(characters) or any(c.isspace() or c in "|<>" for c in characters):
+        raise ValueError(f"characters must be distinct and hold no whitespace, '|', '<' or '>', got {characters!r}")
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + tuple(characters) + SEQ2SEQ_SPECIAL_TOKENS)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Replace(" ", "|")])
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")  # one token per character
+    eos = ("</s>", vocab["</s>"])
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[eos])
+    backend.decoder = decoders.Sequence([decoders.Replace("|", " "), decoders.Fuse()])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        clean_up_tokenization_spaces=False,  # would glue "'s" words to the word before
+    )
+    if folder is not None:
+        tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def build_seq2seq_processor(feature_extractor=None, tokenizer=None):
+    """transformers' `Wav2Vec2Processor` of a zoo feature extractor (default: 80 log-mel bins at 16 kHz) and the
+    seq2seq character tokenizer; `zoo.hub.save_checkpoint(model, folder, feature_extractor=processor, ...)` saves both.
+
+    >>> processor = build_seq2seq_processor()
+    >>> type(processor).__name__, processor.tokenizer.eos_token_id
+    ('Wav2Vec2Processor', 31)
+    """
+    from transformers import Wav2Vec2Processor
+
+    from .feature_extraction_asr import AsrFeatureExtractor
+
+    return Wav2Vec2Processor(
+        feature_extractor=feature_extractor if feature_extractor is not None else AsrFeatureExtractor(),
+        tokenizer=tokenizer if tokenizer is not None else build_seq2seq_tokenizer(),
+    )
