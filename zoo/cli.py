@@ -13,6 +13,8 @@ COMMANDS = {
     "push": ("zoo.hub", "create a Hub repo and upload a checkpoint folder as-is"),
     "demo": ("zoo.demo", "serve every Space under spaces/ in one Gradio app on localhost"),
     "bench": ("zoo.bench", "speed / memory benchmarks against peers, printed as ratios"),
+    "lm": ("zoo.asr.lm", "word n-gram LMs for CTC beam search: build an ARPA, attach it to a checkpoint"),
+    "attach-lm": ("zoo.asr.fusion", "put a character LM inside a seq2seq ASR checkpoint (shallow fusion)"),
 }
 
 
