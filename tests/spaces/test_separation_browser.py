@@ -97,6 +97,7 @@ def test_bad_file_shows_the_audio_error(page, tmp_path, make_file, expected):
 
 
 def test_enhancement_tab_enhances(page):
+    page.get_by_role("tab", name="Speech separation").click()  # the demo may open on another Space's tab
     page.get_by_role("tab", name="Enhancement").click()
     upload(page, "enhancement-input", EXAMPLE)
     page.locator("#enhancement-input audio[src]").first.wait_for(state="attached")
