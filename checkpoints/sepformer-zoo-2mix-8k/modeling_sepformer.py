@@ -15,10 +15,13 @@ a transformer within every chunk (attending along `chunk_size`) and one across c
 `num_chunks`). Both attend in place on the same `chunks` tensor: only queries, keys and values are permuted,
 never the hidden states.
 
+CPU inference (eval mode, no autograd) computes the same transformers a few sequences at a time, over their
+real frames only, on torch's threads (`SepformerTransformer._forward_in_groups`).
+
 Padding never leaks into real frames: attention ignores padded keys (the chunking's own padding included),
 normalisation statistics are taken over real positions only, and padded positions are zeroed after every
 norm. A padded batch therefore gives the same estimates as one-by-one calls, up to float rounding.
-This file imports only torch and transformers so that a Hub folder carrying it loads with
+This file imports only torch, transformers and the standard library so that a Hub folder carrying it loads with
 `trust_remote_code=True` where zoo is not installed.
 """
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -79,6 +84,11 @@ def pit_si_snr(estimates: torch.Tensor, targets: torch.Tensor, mask: torch.Tenso
     scores = pairwise[:, index, perms].mean(-1)  # (batch, P)
     best = scores.argmax(-1)
     return scores.gather(1, best[:, None]).squeeze(1), perms[best]
+
+
+# rows (sequences x length) a CPU inference pass takes through all layers of a transformer at once: a group's
+# feed-forward activations (rows x ffn_dim floats, 4 MB at the published size) stay in the CPU's cache
+INFERENCE_GROUP_POSITIONS = 1024
 
 
 def sinusoids(length: int, width: int, device, dtype) -> torch.Tensor:
@@ -186,6 +196,35 @@ class SepformerTransformerLayer(nn.Module):
         inner = self.dropout(self.ffn_in(self.ffn_norm(chunks)).relu_())
         return self.dropout(self.ffn_out(inner)).add_(chunks)
 
+    def forward_inference(self, hidden: torch.Tensor, attn_mask: Optional[torch.Tensor], buffers: dict) -> torch.Tensor:
+        """The same layer without autograd or dropout, attending along `length` of `(sequences, length, width)`.
+
+        Updates `hidden` in place and returns it: both residual branches are accumulated by the matrix products
+        themselves (`addmm_` into the residual), so no branch output is allocated and added afterwards. The
+        projections write into `buffers`, reused by every layer: a fresh tensor of this size costs page faults.
+        """
+        sequences, length, width = hidden.shape
+        flat = hidden.view(-1, width)  # (sequences * length, width)
+        attention = self.attention
+        qkv = _buffer(buffers, "qkv", (flat.shape[0], 3 * width), hidden)
+        torch.addmm(attention.in_proj.bias, self.attention_norm(flat), attention.in_proj.weight.t(), out=qkv)
+        qkv = qkv.view(sequences, length, 3, attention.num_heads, attention.head_dim).permute(2, 0, 3, 1, 4)
+        attended = nn.functional.scaled_dot_product_attention(*qkv.unbind(0), attn_mask=attn_mask)
+        attended = attended.transpose(1, 2).reshape(-1, width)  # (sequences * length, width), a view
+        flat.addmm_(attended, attention.out_proj.weight.t()).add_(attention.out_proj.bias)
+        inner = _buffer(buffers, "inner", (flat.shape[0], self.ffn_in.out_features), hidden)
+        torch.addmm(self.ffn_in.bias, self.ffn_norm(flat), self.ffn_in.weight.t(), out=inner).relu_()
+        flat.addmm_(inner, self.ffn_out.weight.t()).add_(self.ffn_out.bias)
+        return hidden
+
+
+def _buffer(buffers: dict, name: str, shape: tuple, like: torch.Tensor) -> torch.Tensor:
+    """A `shape` tensor from `buffers[name]`, which grows when too small; its first rows when larger."""
+    size = shape[0] * shape[1]
+    if name not in buffers or buffers[name].numel() < size:
+        buffers[name] = like.new_empty(size)
+    return buffers[name][:size].view(shape)
+
 
 class SepformerTransformer(nn.Module):
     """Sinusoidal positions along the attended axis, pre-norm layers, a final layer norm."""
@@ -196,7 +235,13 @@ class SepformerTransformer(nn.Module):
         self.layers = nn.ModuleList(SepformerTransformerLayer(config) for _ in range(num_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, chunks: torch.Tensor, attn_mask: torch.Tensor, chunk_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """`chunks` `(batch, num_chunks, chunk_size, width)` -> the same shape; `attn_mask` from `_key_mask`.
+
+        `chunk_mask` `(batch, num_chunks, chunk_size)`, True on real frames, lets CPU inference skip padding.
+        """
+        if _cpu_inference(self, chunks):
+            return self._forward_in_groups(chunks, attn_mask, chunk_mask)
         _, num_chunks, chunk_size, width = chunks.shape
         if self.across_chunks:
             positions = sinusoids(num_chunks, width, chunks.device, chunks.dtype).unsqueeze(1)  # (num_chunks, 1, width)
@@ -206,6 +251,128 @@ class SepformerTransformer(nn.Module):
         for layer in self.layers:
             hidden = layer(hidden, attn_mask, self.across_chunks)
         return self.norm(hidden)
+
+    def _forward_in_groups(self, chunks: torch.Tensor, attn_mask: torch.Tensor, chunk_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """CPU inference: every layer over a few sequences at a time, each cut to its real frames.
+
+        Sequences (chunks, or chunk positions across chunks) never interact, so all layers can run on a group
+        of them before the next group starts. A group's activations, about `INFERENCE_GROUP_POSITIONS` rows,
+        stay in the CPU cache through all layers; whole-input activations (the feed-forward's is 4x the input)
+        would go through main memory at every layer, and every fresh allocation of that size costs page faults.
+        With several torch threads, whole groups go to the threads rather than every operation being split
+        between them (see `_run_on_threads`).
+
+        The real frames of a sequence are one contiguous run (the chunking pads only before and after them),
+        so attending to its real keys alone is slicing them out, not masking: padded positions cost nothing,
+        and are left zero in the output (the caller's masked norm ignores them). With an attention mask that
+        has holes, whole sequences run under `attn_mask` instead.
+        """
+        batch, _, _, width = chunks.shape
+        out = torch.zeros_like(chunks)
+        if self.across_chunks:  # one sequence per chunk position, running across chunks
+            source, target = chunks.transpose(1, 2), out.transpose(1, 2)  # (batch, chunk_size, num_chunks, width) views
+        else:
+            source, target = chunks, out
+        num_sequences, length = source.shape[1:3]
+        if chunk_mask is None:
+            real = attn_mask.view(batch, num_sequences, length)
+        else:
+            real = chunk_mask.transpose(1, 2) if self.across_chunks else chunk_mask  # (batch, num_sequences, length)
+        groups = _sequence_groups(real, INFERENCE_GROUP_POSITIONS)
+        positions = sinusoids(length, width, chunks.device, chunks.dtype)  # (length, width)
+        pending = iter(groups)
+
+        def run_groups():  # takes groups until none is left; its own buffers
+            buffers = {}
+            for example, first, stop, keys in pending:
+                if keys is None:  # holes in the mask: all positions, padded keys masked
+                    keys, rows = slice(0, length), slice(example * num_sequences + first, example * num_sequences + stop)
+                    mask = attn_mask[rows]
+                else:
+                    mask = None
+                hidden = chunks.new_empty(stop - first, keys.stop - keys.start, width)  # (sequences, keys, width)
+                torch.add(source[example, first:stop, keys], positions[keys], out=hidden)
+                for layer in self.layers:
+                    hidden = layer.forward_inference(hidden, mask, buffers)  # (sequences, keys, width)
+                target[example, first:stop, keys] = self.norm(hidden)
+
+        _run_on_threads(run_groups, min(torch.get_num_threads(), len(groups)))
+        return out
+
+
+def _sequence_groups(real: torch.Tensor, rows: int) -> list:
+    """Split `(batch, sequences, length)` real-position flags into groups for `_forward_in_groups`.
+
+    Returns `(example, first, stop, keys)` tuples: sequences `first:stop` of `example`, whose real positions
+    are all `keys` (a slice), about `rows` positions in all; fully padded sequences are left out. Largest
+    groups come first: threads taking them in turn then end on small ones, and neither waits long for the
+    other. When some sequence's real positions are not one run, every sequence gets a group with `keys=None`.
+    """
+    batch, num_sequences, length = real.shape
+    count = real.sum(-1)
+    start = real.to(torch.uint8).argmax(-1)  # first real position
+    end = length - real.flip(-1).to(torch.uint8).argmax(-1)  # one past the last
+    runs = bool(((end - start == count) | (count == 0)).all())
+    step = max(1, rows // length)
+    if not runs:
+        return [(e, first, min(first + step, num_sequences), None) for e in range(batch) for first in range(0, num_sequences, step)]
+    groups = []
+    for example, (starts, ends, counts) in enumerate(zip(start.tolist(), end.tolist(), count.tolist())):
+        first = 0
+        while first < num_sequences:
+            if counts[first] == 0:
+                first += 1
+                continue
+            keys = (starts[first], ends[first])
+            step = max(1, rows // (keys[1] - keys[0]))
+            stop = first + 1
+            while stop < num_sequences and stop - first < step and (starts[stop], ends[stop]) == keys and counts[stop]:
+                stop += 1
+            groups.append((example, first, stop, slice(*keys)))
+            first = stop
+    return sorted(groups, key=lambda group: (group[2] - group[1]) * (group[3].stop - group[3].start), reverse=True)
+
+
+def _cpu_inference(module: nn.Module, tensor: torch.Tensor) -> bool:
+    """Whether `module` runs CPU inference: eval mode, no autograd or autocast, not traced or compiled."""
+    return (
+        tensor.device.type == "cpu"
+        and not (module.training or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"))
+        and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
+    )
+
+
+_THREAD_POOLS: dict = {}  # (process id, threads) -> ThreadPoolExecutor whose threads run torch ops single-threaded
+
+
+def _run_on_threads(job, threads: int) -> None:
+    """Run `job()` once on each of `threads` threads, each running its torch operations single-threaded.
+
+    The jobs share out independent work among themselves. Splitting every operation between torch's threads
+    instead makes them meet at the end of each one; on a busy machine a thread that waits there for a
+    descheduled partner loses a scheduler time slice, hundreds of times per forward. Grad mode and inference
+    mode are per thread in torch, so the caller's are set again in each worker.
+    """
+    if threads <= 1:
+        job()
+        return
+    caller_threads, inference = torch.get_num_threads(), torch.is_inference_mode_enabled()
+    key = (os.getpid(), threads)  # a forked child inherits the pool object but none of its threads
+    if key not in _THREAD_POOLS:
+        _THREAD_POOLS[key] = ThreadPoolExecutor(threads, "sepformer", initializer=torch.set_num_threads, initargs=(1,))
+
+    def worker():
+        with torch.inference_mode(inference), torch.no_grad():
+            job()
+
+    try:
+        # every job finishes before this returns or raises: none is left writing into the caller's tensors
+        errors = [future.exception() for future in [_THREAD_POOLS[key].submit(worker) for _ in range(threads)]]
+    finally:
+        torch.set_num_threads(caller_threads)  # a new worker's set_num_threads(1) also sets torch's global default
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 class SepformerDualPathBlock(nn.Module):
@@ -219,8 +386,8 @@ class SepformerDualPathBlock(nn.Module):
         self.inter_norm = MaskedChunkNorm(config.hidden_size)
 
     def forward(self, chunks, chunk_mask, intra_mask, inter_mask) -> torch.Tensor:
-        chunks = chunks + self.intra_norm(self.intra(chunks, intra_mask), chunk_mask)
-        return chunks + self.inter_norm(self.inter(chunks, inter_mask), chunk_mask)
+        chunks = chunks + self.intra_norm(self.intra(chunks, intra_mask, chunk_mask), chunk_mask)
+        return chunks + self.inter_norm(self.inter(chunks, inter_mask, chunk_mask), chunk_mask)
 
 
 def segment(hidden: torch.Tensor, frame_mask: torch.Tensor, chunk_size: int):

@@ -139,5 +139,5 @@ class SeparationModelTests:
         roots = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
         roots |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom) and node.level == 0}
         relative = {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.level > 0}
-        assert roots <= {"__future__", "dataclasses", "itertools", "math", "typing", "torch", "transformers"}, roots
+        assert roots <= {"__future__", "concurrent", "os", "dataclasses", "itertools", "math", "typing", "torch", "transformers"}, roots
         assert relative == {config_module}, relative

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from zoo import SepformerConfig, SepformerForSourceSeparation, SepformerForSpeechEnhancement
-from zoo.separation.sepformer.modeling_sepformer import overlap_add, segment
+from zoo.separation.sepformer.modeling_sepformer import _sequence_groups, overlap_add, segment
 
 from .model_tests import SeparationModelTests
 
@@ -38,3 +38,49 @@ def test_published_config_has_about_26m_parameters():
         model = SepformerForSourceSeparation(SepformerConfig.published())
     count = sum(p.numel() for p in model.parameters())
     assert 25.5e6 <= count <= 26.5e6, count
+
+
+def test_cpu_inference_in_groups_on_threads_equals_the_autograd_path(monkeypatch):
+    """No-grad CPU inference runs each transformer over a few sequences at a time, each cut to its real frames,
+    on worker threads; the estimates are those of the general path (grad enabled, masked attention)."""
+    from zoo.separation.sepformer import modeling_sepformer as modeling
+
+    torch.manual_seed(0)
+    model = SepformerForSourceSeparation(SepformerConfig(**TestSepformer.tiny, num_layers=2)).eval()
+    calls = []
+    original = modeling.SepformerTransformer._forward_in_groups
+    monkeypatch.setattr(modeling, "INFERENCE_GROUP_POSITIONS", 25)  # several groups, even at this size
+    monkeypatch.setattr(modeling.SepformerTransformer, "_forward_in_groups", lambda *args: calls.append(1) or original(*args))
+    inputs = torch.randn(3, 1600)
+    for mask in (torch.ones(3, 1600), torch.ones(3, 1600).index_fill_(1, torch.arange(900, 1600), 0)):
+        mask[2, 300:] = 0
+        holes = mask.clone()
+        holes[0, 500:560] = 0  # padding inside a sequence: its chunks run whole, with masked attention
+        for attention_mask in (mask, holes):
+            expected = model(inputs, attention_mask=attention_mask).waveforms.detach()  # grad enabled: general path
+            assert not calls
+            threads = torch.get_num_threads()
+            torch.set_num_threads(2)
+            try:
+                with torch.inference_mode():
+                    fast = model(inputs, attention_mask=attention_mask).waveforms
+                threads_after = torch.get_num_threads()
+            finally:
+                torch.set_num_threads(threads)
+            assert threads_after == 2  # the workers' single-threaded setting does not leak out
+            assert len(calls) == 4  # 2 blocks x (intra + inter)
+            calls.clear()
+            torch.testing.assert_close(fast, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_sequence_groups_cover_every_real_position_once():
+    hidden = torch.zeros(2, 37, 4)
+    frame_mask = torch.ones(2, 37, dtype=torch.bool)
+    frame_mask[1, 20:] = False
+    _, chunk_mask = segment(hidden, frame_mask, chunk_size=10)  # (2, 9, 10)
+    for real in (chunk_mask, chunk_mask.transpose(1, 2)):  # within chunks, across chunks
+        covered = torch.zeros_like(real, dtype=torch.long)
+        for example, first, stop, keys in _sequence_groups(real, rows=25):
+            assert (stop - first) * (keys.stop - keys.start) <= max(25, keys.stop - keys.start)
+            covered[example, first:stop, keys] += 1
+        assert torch.equal(covered, real.long())
