@@ -14,13 +14,16 @@ Padding never leaks into real frames: every convolution wider than one frame see
 frames only, and the pooling attention gives padded frames zero weight. BatchNorm in eval mode works frame by
 frame, so a padded batch gives the same embeddings as one-by-one calls. (In training, BatchNorm's batch statistics
 do include padded frames; the training recipes crop fixed-length segments, so their batches have no padding.)
-This file imports only torch and transformers so that a Hub folder carrying it loads with `trust_remote_code=True`
-where zoo is not installed.
+CPU inference (eval mode, no autograd) embeds a few utterances at a time, on torch's threads
+(`EcapaTdnnModel._embed_in_groups`). This file imports only torch, transformers and the standard library so that a
+Hub folder carrying it loads with `trust_remote_code=True` where zoo is not installed.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -121,7 +124,24 @@ class TdnnBlock(nn.Module):
         if frame_mask is not None and self.kernel_size > 1:
             # a lone sequence sees zeros past its end; so must a padded one
             hidden = hidden * frame_mask
-        return self.norm(self.activation(self.conv(hidden)))  # (batch, out_channels, frames)
+        if self.kernel_size == 1 and not torch.is_grad_enabled():
+            hidden = _pointwise(self.conv.weight, hidden, self.conv.bias)
+        else:
+            hidden = self.conv(hidden)
+        return self.norm(self.activation(hidden))  # (batch, out_channels, frames)
+
+
+def _pointwise(weight: torch.Tensor, hidden: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A 1x1 convolution for inference: `(out, in)` or `(out, in, 1)` weights on `(batch, in, frames)`.
+
+    On CPU this is oneDNN's convolution, torch's own choice for batches of 16 or more or several threads; for
+    smaller batches on one thread (each thread's groups in CPU inference) torch would take an im2col path
+    about a quarter slower.
+    """
+    weight = weight.reshape(weight.shape[0], -1, 1)  # (out, in, 1)
+    if hidden.device.type == "cpu" and hidden.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+        return torch.mkldnn_convolution(hidden, weight, bias, [0], [1], [1], 1)  # (batch, out, frames)
+    return nn.functional.conv1d(hidden, weight, bias)
 
 
 class Res2NetBlock(nn.Module):
@@ -200,11 +220,17 @@ class AttentiveStatisticsPooling(nn.Module):
             channels = hidden.shape[1]
             weight = self.tdnn.conv.weight.squeeze(-1)  # (attention_channels, 3 * channels)
             context = torch.addmm(self.tdnn.conv.bias, torch.cat([mean, std], dim=1), weight[:, channels:].t())  # (batch, attention)
-            attention = torch.matmul(weight[:, :channels], hidden) + context.unsqueeze(-1)  # (batch, attention, frames)
+            if torch.is_grad_enabled():
+                attention = torch.matmul(weight[:, :channels], hidden) + context.unsqueeze(-1)  # (batch, attention, frames)
+            else:
+                attention = _pointwise(weight[:, :channels], hidden).add_(context.unsqueeze(-1))
             attention = self.tdnn.norm(self.tdnn.activation(attention))
         else:
             attention = self.tdnn(hidden, None)  # (batch, attention_channels, frames)
-        scores = self.attention(torch.tanh(attention))  # (batch, channels, frames)
+        if torch.is_grad_enabled():
+            scores = self.attention(torch.tanh(attention))  # (batch, channels, frames)
+        else:
+            scores = _pointwise(self.attention.weight, attention.tanh_(), self.attention.bias)
         scores = scores.masked_fill_(frame_mask == 0, torch.finfo(scores.dtype).min)  # padded frames get weight 0
         if torch.is_grad_enabled():
             weights = torch.softmax(scores, dim=-1)
@@ -213,6 +239,53 @@ class AttentiveStatisticsPooling(nn.Module):
             weights = weights.div_(weights.sum(-1, keepdim=True))
         mean, std = masked_mean_std(hidden, weights)
         return torch.cat([mean, std], dim=1)  # (batch, 2 * channels)
+
+
+# frames (utterances x frames) a CPU inference pass takes through the network at once: about three 3 s
+# utterances, whose activations (1024 or 3072 channels per frame) stay in the CPU's cache from layer to layer
+INFERENCE_GROUP_FRAMES = 1024
+
+
+def _cpu_inference(module: nn.Module, tensor: torch.Tensor) -> bool:
+    """Whether `module` runs CPU inference: eval mode, no autograd or autocast, not traced or compiled."""
+    return (
+        tensor.device.type == "cpu"
+        and not (module.training or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"))
+        and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
+    )
+
+
+_THREAD_POOLS: dict = {}  # (process id, threads) -> ThreadPoolExecutor whose threads run torch ops single-threaded
+
+
+def _run_on_threads(job, threads: int) -> None:
+    """Run `job()` once on each of `threads` threads, each running its torch operations single-threaded.
+
+    The jobs share out independent work among themselves. Splitting every operation between torch's threads
+    instead makes them meet at the end of each one; on a busy machine a thread that waits there for a
+    descheduled partner loses a scheduler time slice, hundreds of times per forward. Grad mode and inference
+    mode are per thread in torch, so the caller's are set again in each worker.
+    """
+    if threads <= 1:
+        job()
+        return
+    caller_threads, inference = torch.get_num_threads(), torch.is_inference_mode_enabled()
+    key = (os.getpid(), threads)  # a forked child inherits the pool object but none of its threads
+    if key not in _THREAD_POOLS:
+        _THREAD_POOLS[key] = ThreadPoolExecutor(threads, "ecapa-tdnn", initializer=torch.set_num_threads, initargs=(1,))
+
+    def worker():
+        with torch.inference_mode(inference), torch.no_grad():
+            job()
+
+    try:
+        # every job finishes before this returns or raises: none is left writing into the caller's tensors
+        errors = [future.exception() for future in [_THREAD_POOLS[key].submit(worker) for _ in range(threads)]]
+    finally:
+        torch.set_num_threads(caller_threads)  # a new worker's set_num_threads(1) also sets torch's global default
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 class EcapaTdnnPreTrainedModel(PreTrainedModel):
@@ -268,6 +341,45 @@ class EcapaTdnnModel(EcapaTdnnPreTrainedModel):
 
     def forward(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor] = None, **kwargs) -> SpeakerEmbeddingOutput:
         _check_inputs(self.config, input_features, attention_mask)
+        if _cpu_inference(self, input_features):
+            embeddings = self._embed_in_groups(input_features, attention_mask)
+        else:
+            embeddings = self._embed(input_features, attention_mask)
+        return SpeakerEmbeddingOutput(embeddings=embeddings)
+
+    def _embed_in_groups(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """CPU inference: `_embed` on a few utterances at a time, each group cut to its last real frame, the
+        groups shared out between torch's threads (see `_run_on_threads`).
+
+        In eval mode nothing mixes utterances (BatchNorm applies its running statistics frame by frame), so
+        groups give the same embeddings as the whole batch. A group of about `INFERENCE_GROUP_FRAMES` frames
+        keeps its activations in the CPU cache from one layer to the next; the whole batch's go through main
+        memory. Each thread gets the same number of groups, of sizes differing by one utterance at most.
+        """
+        batch, frames, _ = input_features.shape
+        if attention_mask is None:
+            ends = [frames] * batch
+        else:  # one past each utterance's last real frame
+            ends = (frames - attention_mask.bool().flip(-1).to(torch.uint8).argmax(-1)).tolist()
+        threads = torch.get_num_threads()
+        # groups of about INFERENCE_GROUP_FRAMES frames, as many for every thread
+        count = min(batch, threads * -(-batch * frames // (threads * INFERENCE_GROUP_FRAMES)))
+        sizes = [batch // count + (i < batch % count) for i in range(count)]  # the larger ones first
+        starts = [sum(sizes[:i]) for i in range(count)]
+        embeddings = input_features.new_empty(batch, self.config.embedding_size)
+        groups = iter(zip(starts, sizes))
+
+        def run_groups():  # takes groups until none is left
+            for start, size in groups:
+                end = max(ends[start : start + size])  # frames past it are padding in every utterance of the group
+                mask = None if attention_mask is None else attention_mask[start : start + size, :end]
+                embeddings[start : start + size] = self._embed(input_features[start : start + size, :end], mask)
+
+        _run_on_threads(run_groups, min(threads, count))
+        return embeddings
+
+    def _embed(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """`(batch, frames, num_mel_bins)` features -> `(batch, embedding_size)` L2-normalised embeddings."""
         hidden = input_features.transpose(1, 2)  # (batch, num_mel_bins, frames)
         if attention_mask is None:
             attention_mask = torch.ones(hidden.shape[0], hidden.shape[-1], device=hidden.device)
@@ -281,7 +393,7 @@ class EcapaTdnnModel(EcapaTdnnPreTrainedModel):
         hidden = self.aggregation(torch.cat(outputs[1:], dim=1), conv_mask)  # (batch, channels[-1], frames)
         pooled = self.pooling_norm(self.pooling(hidden, frame_mask))  # (batch, 2 * channels[-1])
         embeddings = self.projection(pooled)  # (batch, embedding_size)
-        return SpeakerEmbeddingOutput(embeddings=nn.functional.normalize(embeddings, dim=-1))
+        return nn.functional.normalize(embeddings, dim=-1)
 
 
 class EcapaTdnnForSpeakerEmbedding(EcapaTdnnPreTrainedModel):

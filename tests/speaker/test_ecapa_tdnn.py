@@ -170,7 +170,7 @@ class SpeakerModelTests:
         roots = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
         roots |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom) and node.level == 0}
         relative = {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.level > 0}
-        assert roots <= {"__future__", "dataclasses", "math", "typing", "torch", "transformers"}, roots
+        assert roots <= {"__future__", "concurrent", "os", "dataclasses", "math", "typing", "torch", "transformers"}, roots
         assert relative == {config_module}, relative
 
     def test_checkpoint_loads_with_trust_remote_code_without_zoo(self, tmp_path):
@@ -232,3 +232,36 @@ def test_registered_with_the_zoo():
     assert entry.heads == {"speaker-embedding": "EcapaTdnnForSpeakerEmbedding"}
     assert AutoConfig.for_model("ecapa_tdnn").model_type == "ecapa_tdnn"
     assert type(AutoModelForAudioXVector.from_config(EcapaTdnnConfig(**TestEcapaTdnn.tiny))) is EcapaTdnnForSpeakerEmbedding
+
+
+def test_cpu_inference_in_groups_on_threads_equals_the_autograd_path(monkeypatch):
+    """No-grad CPU inference splits the batch between torch's threads, each group cut to its last real frame;
+    the embeddings are those of the general path (grad enabled, whole batch)."""
+    torch.manual_seed(0)
+    model = EcapaTdnnModel(EcapaTdnnConfig(**TestEcapaTdnn.tiny)).eval()
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)):  # not the identity at init
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+    calls = []
+    original = EcapaTdnnModel._embed_in_groups
+    monkeypatch.setattr(EcapaTdnnModel, "_embed_in_groups", lambda self, *args: calls.append(1) or original(self, *args))
+    features = torch.randn(5, 160, 80)
+    mask = torch.ones(5, 160, dtype=torch.long)
+    mask[1, 100:] = 0
+    mask[2, 40:] = 0
+    mask[3, 70:80] = 0  # a hole, which the mask alone handles
+    mask[3, 130:] = 0
+    mask[4, 120:] = 0  # the second group (utterances 3 and 4) is cut to 130 frames
+    expected = model(features, attention_mask=mask).embeddings.detach()  # grad enabled: the general path
+    assert not calls
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            fast = model(features, attention_mask=mask).embeddings
+        threads_after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+    assert threads_after == 2  # the workers' single-threaded setting does not leak out
+    assert calls == [1]
+    torch.testing.assert_close(fast, expected, atol=1e-6, rtol=1e-5)
