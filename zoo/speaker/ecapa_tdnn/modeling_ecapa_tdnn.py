@@ -139,7 +139,7 @@ def _pointwise(weight: torch.Tensor, hidden: torch.Tensor, bias: Optional[torch.
     about a quarter slower.
     """
     weight = weight.reshape(weight.shape[0], -1, 1)  # (out, in, 1)
-    if hidden.device.type == "cpu" and hidden.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+    if hidden.dtype == torch.float32 and _cpu_inference(None, hidden) and torch.backends.mkldnn.is_available():
         return torch.mkldnn_convolution(hidden, weight, bias, [0], [1], [1], 1)  # (batch, out, frames)
     return nn.functional.conv1d(hidden, weight, bias)
 
@@ -246,11 +246,11 @@ class AttentiveStatisticsPooling(nn.Module):
 INFERENCE_GROUP_FRAMES = 1024
 
 
-def _cpu_inference(module: nn.Module, tensor: torch.Tensor) -> bool:
+def _cpu_inference(module: Optional[nn.Module], tensor: torch.Tensor) -> bool:
     """Whether `module` runs CPU inference: eval mode, no autograd or autocast, not traced or compiled."""
     return (
         tensor.device.type == "cpu"
-        and not (module.training or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"))
+        and not ((module is not None and module.training) or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"))
         and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
     )
 
