@@ -509,6 +509,16 @@ class SpeakerUtterances:
 TASKS["speaker-embedding"] = SpeakerEmbeddingTask
 
 
+def _token_settings(recipe: dict, tokenizer, fields: tuple[str, ...], tokenizer_name: str) -> dict:
+    """The model config values the tokenizer fixes (`vocab_size`, `pad_token_id`, ...); a recipe may not set others."""
+    fixed = {"vocab_size": len(tokenizer), **{field: getattr(tokenizer, field) for field in fields if field != "vocab_size"}}
+    settings = recipe["model"].get("config", {})
+    for key, value in fixed.items():
+        if settings.get(key, value) != value:
+            raise ValueError(f"model.config.{key}={settings[key]} but the {tokenizer_name} needs {value}; drop it from the recipe")
+    return fixed
+
+
 class AsrCtcTask(RecipeTask):
     """Speech recognition with CTC (CTC Conformer), on the transcribed utterances of a `zoo data speech` corpus.
 
@@ -532,6 +542,8 @@ class AsrCtcTask(RecipeTask):
 
     metric_for_best = "wer"
     greater_is_better = False
+    token_ids = ("vocab_size", "pad_token_id")  # model config fields the tokenizer fixes
+    tokenizer_name = "character tokenizer"
 
     def __init__(self, recipe: dict):
         super().__init__(recipe)
@@ -568,12 +580,7 @@ class AsrCtcTask(RecipeTask):
     def build_model(self):
         processor = self.processor()
         tokenizer, extractor = processor.tokenizer, processor.feature_extractor
-        settings = self.recipe["model"].get("config", {})
-        fixed = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
-        for key, value in fixed.items():
-            if settings.get(key, value) != value:
-                raise ValueError(f"model.config.{key}={settings[key]} but the character tokenizer needs {value}; drop it from the recipe")
-        model = super().build_model(**fixed)
+        model = super().build_model(**_token_settings(self.recipe, tokenizer, self.token_ids, self.tokenizer_name))
         hop_length = getattr(model.config, "hop_length", extractor.hop_length)
         if hop_length != extractor.hop_length:
             raise ValueError(
@@ -724,6 +731,9 @@ class AsrSeq2SeqTask(AsrCtcTask):
     `max_new_tokens`; the model's defaults are 4 beams and the training `ctc_weight`); `data.validation_generation`.
     """
 
+    token_ids = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")
+    tokenizer_name = "seq2seq character tokenizer"
+
     def processor(self):
         """The feature extractor (25 ms / 10 ms log-mel, as many bins as the model takes) and the seq2seq tokenizer."""
         if self._processor is None:
@@ -734,21 +744,7 @@ class AsrSeq2SeqTask(AsrCtcTask):
         return self._processor
 
     def build_model(self):
-        tokenizer, extractor = self.processor().tokenizer, self.processor().feature_extractor
-        settings = self.recipe["model"].get("config", {})
-        fixed = {
-            "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-        }
-        for key, value in fixed.items():
-            if settings.get(key, value) != value:
-                raise ValueError(f"model.config.{key}={settings[key]} but the seq2seq character tokenizer needs {value}; drop it from the recipe")
-        model = RecipeTask.build_model(self, **fixed)
-        if model.config.hop_length != extractor.hop_length:
-            raise ValueError(
-                f"model.config.hop_length={model.config.hop_length} but the feature extractor steps {extractor.hop_length} "
-                f"samples (10 ms at {self.sampling_rate} Hz); set hop_length: {extractor.hop_length} in the recipe"
-            )
+        model = super().build_model()
         for name, value in (self.recipe["model"].get("generation") or {}).items():
             setattr(model.generation_config, name, value)
         self._model = model  # validation decodes with it (the same module accelerate wraps)
@@ -839,17 +835,9 @@ class CharLmTask(RecipeTask):
         return self._splits
 
     def build_model(self):
-        tokenizer = self.tokenizer()
+        fixed = _token_settings(self.recipe, self.tokenizer(), AsrSeq2SeqTask.token_ids, AsrSeq2SeqTask.tokenizer_name)
         config_cls, heads = model_classes(self.recipe["model"]["type"])
-        settings = dict(self.recipe["model"].get("config", {}))
-        fixed = {
-            "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-        }
-        for key, value in fixed.items():
-            if settings.get(key, value) != value:
-                raise ValueError(f"model.config.{key}={settings[key]} but the seq2seq character tokenizer needs {value}; drop it from the recipe")
-        return heads[self.recipe["task"]](config_cls(**{**settings, **fixed}))
+        return heads[self.recipe["task"]](config_cls(**{**self.recipe["model"].get("config", {}), **fixed}))
 
     def train_dataset(self):
         return [{"text": text} for text in self.sentences()["train"]]
