@@ -22,8 +22,40 @@ from .metrics import si_snr
 from .registry import model_classes
 
 
+def load_renamed_weights(model, checkpoint: str, rename: dict[str, str]) -> list[str]:
+    """Copy the weights of `checkpoint` (a folder or Hub id holding model.safetensors) whose names start with a key
+    of `rename` into `model`, that prefix replaced by its value (``{"ctc_conformer.": "encoder."}`` puts a CTC
+    model's encoder into a seq2seq model). Every renamed weight must exist in `model` with the same shape, and at
+    least one must match; returns the names loaded."""
+    from safetensors.torch import load_file
+    from transformers.utils import cached_file
+
+    path = cached_file(checkpoint, "model.safetensors")
+    source, target = load_file(path), model.state_dict()
+    loaded = {}
+    for name, tensor in source.items():
+        prefix = next((p for p in rename if name.startswith(p)), None)
+        if prefix is None:
+            continue
+        new_name = rename[prefix] + name[len(prefix):]
+        if new_name not in target or target[new_name].shape != tensor.shape:
+            have = tuple(target[new_name].shape) if new_name in target else "no such weight"
+            raise ValueError(
+                f"model.init_weights_from: {checkpoint}'s {name} {tuple(tensor.shape)} renamed to {new_name} does not fit "
+                f"this model ({have}); make the recipe's model.config match the checkpoint's config.json for those layers"
+            )
+        loaded[new_name] = tensor
+    if not loaded:
+        raise ValueError(f"model.init_weights_from: no weight of {checkpoint} starts with {list(rename)}; its names start with "
+                         f"{sorted({n.split('.')[0] + '.' for n in source})}")
+    model.load_state_dict(loaded, strict=False)
+    return sorted(loaded)
+
+
 class RecipeTask:
     """What every task shares: the recipe, and the model it names, built for the recipe's task."""
+
+    reinit_mismatched = False  # with model.init_from: start weights of another shape fresh instead of failing
 
     def __init__(self, recipe: dict):
         self.recipe = recipe
@@ -32,14 +64,46 @@ class RecipeTask:
         self._corpora = {}
 
     def build_model(self, **settings):
-        """The recipe's model, its config from `model.config` plus `settings`, at the data's sampling rate."""
+        """The recipe's model, its config from `model.config` plus `settings`, at the data's sampling rate.
+
+        With `model.init_weights_from: {checkpoint, rename}` a fresh model takes some weights of another model's
+        checkpoint (see `load_renamed_weights`), e.g. a seq2seq recognizer's encoder from a CTC checkpoint.
+        With `model.init_from` (a checkpoint folder or Hub id) the model starts from that checkpoint's weights
+        (a second training stage, or fine-tuning); `model.config` and `settings` still override its config. A weight
+        whose shape they change is an error, except in tasks that set `reinit_mismatched` (the speaker task: its
+        classifier is rebuilt for the new corpus' speakers).
+        """
         config_cls, heads = model_classes(self.recipe["model"]["type"])
-        config = config_cls(**{**self.recipe["model"].get("config", {}), **settings})
+        overrides = {**self.recipe["model"].get("config", {}), **settings}
+        init_from = self.recipe["model"].get("init_from")
+        if init_from:
+            try:
+                model = heads[self.recipe["task"]].from_pretrained(init_from, **overrides, ignore_mismatched_sizes=self.reinit_mismatched)
+            except RuntimeError as error:
+                if "mismatched" not in str(error):
+                    raise
+                raise ValueError(
+                    f"model.init_from {init_from!r}: its weights do not fit the recipe's model.config "
+                    f"{self.recipe['model'].get('config', {})} (the report above names the weights); make model.config match "
+                    f"{init_from}/config.json, or leave out the keys that change a weight's shape"
+                ) from None
+            if model.config.model_type != self.recipe["model"]["type"]:
+                raise ValueError(f"model.init_from {init_from!r} is a {model.config.model_type}, not {self.recipe['model']['type']}")
+            if model.config.sampling_rate != self.data["sampling_rate"]:
+                raise ValueError(
+                    f"model.init_from {init_from!r} works at {model.config.sampling_rate} Hz but data.sampling_rate is "
+                    f"{self.data['sampling_rate']}; make them equal in the recipe"
+                )
+            return model
+        config = config_cls(**overrides)
         if config.sampling_rate != self.data["sampling_rate"]:
             raise ValueError(
                 f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.data['sampling_rate']}; make them equal in the recipe"
             )
-        return heads[self.recipe["task"]](config)
+        model = heads[self.recipe["task"]](config)
+        if self.recipe["model"].get("init_weights_from"):
+            load_renamed_weights(model, **self.recipe["model"]["init_weights_from"])
+        return model
 
     def split(self, name: str):
         """One split of the recipe's corpus: `data.<name>_corpus` when the recipe names one (e.g. a bigger
@@ -256,6 +320,7 @@ class SpeakerEmbeddingTask(RecipeTask):
 
     metric_for_best = "eer"
     greater_is_better = False
+    reinit_mismatched = True
 
     def __init__(self, recipe: dict):
         super().__init__(recipe)
@@ -273,20 +338,8 @@ class SpeakerEmbeddingTask(RecipeTask):
     def build_model(self):
         speakers = self.speakers()
         labels = dict(id2label=dict(enumerate(speakers)), label2id={speaker: i for i, speaker in enumerate(speakers)})
-        init_from = self.recipe["model"].get("init_from")
-        if init_from:
-            # fine-tuning: the pretrained encoder, a fresh classifier for this corpus' speakers (its size differs)
-            _, heads = model_classes(self.recipe["model"]["type"])
-            model = heads[self.recipe["task"]].from_pretrained(
-                init_from, **self.recipe["model"].get("config", {}), **labels, threshold=None, ignore_mismatched_sizes=True
-            )
-            if model.config.model_type != self.recipe["model"]["type"]:
-                raise ValueError(f"model.init_from {init_from!r} is a {model.config.model_type}, not {self.recipe['model']['type']}")
-            if model.config.sampling_rate != self.sampling_rate:
-                raise ValueError(
-                    f"model.init_from {init_from!r} works at {model.config.sampling_rate} Hz but data.sampling_rate is {self.sampling_rate}"
-                )
-            return model
+        if self.recipe["model"].get("init_from"):
+            labels["threshold"] = None  # the pretrained model's threshold was calibrated for its own corpus
         return super().build_model(**labels)
 
     def train_dataset(self):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from transformers import pipeline
 
@@ -77,6 +78,28 @@ def test_a_tiny_run_per_model_type(kind, tone_corpus, tmp_path):
     assert (generation["num_beams"], generation["ctc_weight"]) == (2, 0.4)  # the recipe's model.generation
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["metric"] == "wer" and {"wer", "cer"} <= set(summary["history"][0])
+
+
+def test_init_weights_from_puts_a_ctc_encoder_into_a_seq2seq_model(tone_corpus, tone_folder, tmp_path):
+    """`model.init_weights_from` copies the CTC checkpoint's encoder (renamed) and leaves the decoder fresh;
+    a prefix that matches nothing, or a weight of another shape, is a named error."""
+    from safetensors.torch import load_file
+
+    recipe = make_recipe(tone_corpus, tmp_path, "las")
+    recipe["model"]["init_weights_from"] = {"checkpoint": tone_folder, "rename": {"ctc_conformer.": "encoder."}}
+    model = get_task(recipe).build_model()
+    ctc = load_file(f"{tone_folder}/model.safetensors")
+    encoder = {k: v for k, v in ctc.items() if k.startswith("ctc_conformer.")}
+    assert encoder
+    for name, value in encoder.items():
+        assert torch.equal(model.state_dict()["encoder." + name.removeprefix("ctc_conformer.")], value), name
+    recipe["model"]["init_weights_from"]["rename"] = {"nothing.": "encoder."}
+    with pytest.raises(ValueError, match=r"no weight of .* starts with \['nothing.'\]"):
+        get_task(recipe).build_model()
+    recipe["model"]["init_weights_from"]["rename"] = {"ctc_conformer.": "encoder."}
+    recipe["model"]["config"]["hidden_size"] = 48
+    with pytest.raises(ValueError, match="does not fit this model"):
+        get_task(recipe).build_model()
 
 
 def test_training_learns_and_the_stock_pipeline_reads_the_checkpoint(tone_corpus, tmp_path):

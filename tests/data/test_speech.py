@@ -104,6 +104,17 @@ def test_training_build_keeps_the_plan_and_never_reads_an_evaluation_sentence(tm
     assert read_before and not read_before & set(bigger["train"]["original_text"])
 
 
+def test_speaker_exclusion_leaves_out_every_speaker_of_the_folder(tiny_speech_dir, tiny_speech, tiny_speech_kwargs, sentences):
+    with pytest.raises(ValueError, match=r"every speaker .*\(--seed\)"):
+        build_speech(None, sentences=sentences, splits=("train",), exclude_speakers_of=str(tiny_speech_dir), **tiny_speech_kwargs)
+    kwargs = {**tiny_speech_kwargs, "num_speakers": 3 * tiny_speech_kwargs["num_speakers"], "utterances_per_speaker": 1}
+    planned = {s.speaker_id for s in plan_speakers(kwargs["num_speakers"], seed=kwargs.get("seed", 0)) if s.split == "train"}
+    before = {speaker for split in tiny_speech.values() for speaker in split["speaker_id"]}
+    assert planned & before, "the bigger plan should share speakers with the tiny one, or this test checks nothing"
+    other = build_speech(None, sentences=sentences, splits=("train",), exclude_speakers_of=str(tiny_speech_dir), **kwargs)
+    assert set(other["train"]["speaker_id"]) == planned - before
+
+
 def test_unknown_split_and_missing_exclusion_folder_are_refused(tmp_path, sentences, tiny_speech_kwargs):
     with pytest.raises(ValueError, match="splits=.*choose among"):
         build_speech(None, sentences=sentences, splits=("dev",), **tiny_speech_kwargs)

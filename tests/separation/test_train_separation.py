@@ -79,6 +79,25 @@ def test_bad_recipe_values_are_named(tiny_recipe):
         train_main(["nope.yaml"])
 
 
+def test_init_from_starts_a_second_stage_from_a_checkpoint(tiny_recipe, tmp_path):
+    """`model.init_from` loads the first stage's weights; a config that changes a weight's shape is refused."""
+    from zoo.train import get_task, load_recipe
+
+    assert train_main([str(tiny_recipe), "--set", "training.max_steps=3"]) == 0
+    first = Path(_recipe(tiny_recipe)["output_dir"])
+    stage2 = _recipe(tiny_recipe) | {"output_dir": str(tmp_path / "stage2"), "run_dir": str(tmp_path / "run2")}
+    stage2["model"]["init_from"] = str(first)
+    path = tmp_path / "stage2.yaml"
+    path.write_text(yaml.safe_dump(stage2))
+    model = get_task(load_recipe(path)).build_model()
+    for key, value in load_file(first / "model.safetensors").items():
+        torch.testing.assert_close(model.state_dict()[key], value, msg=f"{key} not loaded from stage 1")
+    assert train_main([str(path), "--set", "training.max_steps=3"]) == 0
+    assert (tmp_path / "stage2" / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="model.init_from .* do not fit .*num_filters.*config.json"):
+        get_task(load_recipe(path, ["model.config.num_filters=32"])).build_model()
+
+
 def test_fresh_run_refuses_a_used_run_dir(tiny_recipe):
     train_main([str(tiny_recipe), "--set", "training.max_steps=3"])
     with pytest.raises(FileExistsError, match="--resume"):

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated splits whose speakers to synthesize (default: all three; the speaker plan is unchanged)")
     speech.add_argument("--exclude-sentences-of", default=None, metavar="FOLDER",
                         help="leave out every sentence read in this `zoo data speech` folder (a bigger training build next to a fixed test set)")
+    speech.add_argument("--exclude-speakers-of", default=None, metavar="FOLDER",
+                        help="leave out every speaker (speaker_id) of this `zoo data speech` folder: with another --seed, a build "
+                             "with many more training speakers that shares none with that folder's validation and test")
 
     mixtures = commands.add_parser("mixtures", help="LibriMix/WHAM(R)-style mixtures of a speech corpus")
     _common(mixtures, "data/mix2-8k")
@@ -139,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             num_speakers=args.num_speakers, utterances_per_speaker=args.utterances_per_speaker)
         dataset = build_speech(args.output, sampling_rate=args.sampling_rate, seed=args.seed, workers=args.workers,
                                audio_format=args.audio_format, progress=args.progress,
-                               splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of, **sizes)
+                               splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of,
+                               exclude_speakers_of=args.exclude_speakers_of, **sizes)
         summary = summarize(dataset)
     elif args.corpus == "mixtures":
         from zoo.data.mixtures import build_mixtures

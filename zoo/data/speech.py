@@ -380,6 +380,7 @@ def build_speech(
     sentences: list[dict] | None = None,
     splits: tuple[str, ...] = SPLITS,
     exclude_sentences_of: str | None = None,
+    exclude_speakers_of: str | None = None,
 ):
     """Synthesize the corpus and (when `output` is given) save it with `save_to_disk`.
 
@@ -402,6 +403,9 @@ def build_speech(
             same as a full build with the same `num_speakers` and `seed`).
         exclude_sentences_of: a `zoo data speech` folder whose sentences (every split) are left out of the pool, so a
             larger training build never reads a sentence that folder validates or tests on.
+        exclude_speakers_of: a `zoo data speech` folder whose speakers (every split, matched by ``speaker_id``) are
+            left out of this build, so a build with another `seed` and many more training speakers shares no
+            speaker with that folder's validation and test splits.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
@@ -412,12 +416,21 @@ def build_speech(
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown or not splits:
         raise ValueError(f"splits={list(splits)!r}; choose among {list(SPLITS)}")
-    excluded = _sentences_of(exclude_sentences_of) if exclude_sentences_of else set()
+    excluded = _column_of(exclude_sentences_of, "original_text") if exclude_sentences_of else set()
     pool = [
         s for s in (harvest_sentences() if sentences is None else sentences)
         if s["kind"] in kinds and min_words <= len(s["text"].split()) <= max_words and s["original_text"] not in excluded
     ]
     speakers = [s for s in speakers if s.split in splits]
+    if exclude_speakers_of:
+        taken = _column_of(exclude_speakers_of, "speaker_id")
+        kept = [s for s in speakers if s.speaker_id not in taken]
+        num_excluded_speakers, speakers = len(speakers) - len(kept), kept
+        if not speakers:
+            raise ValueError(
+                f"every speaker of splits {list(splits)} is also in exclude_speakers_of={exclude_speakers_of!r}; "
+                f"pass another seed (--seed) or more speakers (--num-speakers)"
+            )
     needed = len(speakers) * utterances_per_speaker
     if len(pool) < needed:
         raise ValueError(f"{needed} utterances need as many sentences but only {len(pool)} pass the filter; widen min_words/max_words or kinds")
@@ -435,6 +448,9 @@ def build_speech(
                     kinds=list(kinds), audio_format=audio_format)
     if tuple(splits) != SPLITS:
         settings["splits"] = list(splits)
+    if exclude_speakers_of:
+        settings["exclude_speakers_of"] = os.fspath(exclude_speakers_of)
+        settings["excluded_speakers"] = num_excluded_speakers
     if exclude_sentences_of:
         settings["exclude_sentences_of"] = os.fspath(exclude_sentences_of)
         settings["excluded_sentences"] = len(excluded)
@@ -449,14 +465,14 @@ def build_speech(
     return dataset
 
 
-def _sentences_of(folder: str) -> set[str]:
-    """Every sentence (``original_text``) read in a `zoo data speech` folder, all splits."""
+def _column_of(folder: str, column: str) -> set[str]:
+    """Every value of `column` (``original_text``, ``speaker_id``) in a `zoo data speech` folder, all splits."""
     import datasets
 
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"exclude_sentences_of={folder!r} is not a folder; build it first with `zoo data speech --output {folder}`")
+        raise FileNotFoundError(f"{folder!r} is not a folder; build it first with `zoo data speech --output {folder}`")
     corpus = datasets.load_from_disk(folder)
-    return {text for split in corpus.values() for text in split["original_text"]}
+    return {value for split in corpus.values() for value in split[column]}
 
 
 def _stable_hash(settings: dict) -> str:
