@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         numbers = {name: {s: {k: v for k, v in m.items()} for s, m in per_set.items()} for name, per_set in results.items()}
         args.output.with_suffix(".json").write_text(json.dumps(numbers, indent=2) + "\n")
     if args.write_cards:
-        from zoo.speaker.evaluate_speaker import update_card_section
+        from zoo.hub import update_card_section
 
         command = "python scripts/compare_resemblyzer.py " + " ".join(argv)
         for checkpoint in args.checkpoints:

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     print(f"RTTMs and results.json in {out}")
     if args.write_card:
-        from zoo.speaker.evaluate_speaker import update_card_section
+        from zoo.hub import update_card_section
 
         command = "python scripts/eval_diarization.py " + " ".join(argv if argv is not None else sys.argv[1:])
         markdown = (

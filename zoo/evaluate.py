@@ -331,6 +331,16 @@ def asr_comparison_table(results: dict, caption: str) -> str:
     return "\n".join(lines)
 
 
+def record_peer_results(checkpoint, peer: str, measured: dict, split: str, command: str) -> None:
+    """Keep a peer's results on the checkpoint's evaluation audio in its card data (`peer_results`, not in the
+    model-index: they are not this model's), so `scripts/asr_table.py` can put the peer in the comparison table."""
+    from . import cards
+
+    card = cards.load_card_data(checkpoint)
+    card.setdefault("peer_results", {})[peer] = {"split": split, "results": measured, "command": command}
+    cards.write_card(checkpoint, card)
+
+
 def seq2seq_decoding(checkpoint, overrides: dict | None = None) -> dict | None:
     """The decoding settings (`num_beams`, `ctc_weight`, `lm_weight`) the stock pipeline runs a seq2seq recognizer
     checkpoint with: its generation_config.json's, under `overrides` (those not None); None for a CTC checkpoint."""
@@ -455,9 +465,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(results[-1]))
         if not args.no_card:
-            from .hub import update_card_results
+            from .hub import update_card_results, update_card_section
 
-            update_card_results(str(checkpoint), results, table_markdown=table)
+            update_card_results(str(checkpoint), results)
+            if table is not None:
+                update_card_section(checkpoint, "asr-peer", table)
+                record_peer_results(checkpoint, args.peer, measured[args.peer], args.split, command)
             print(f"results written into {checkpoint / 'README.md'}")
         return 0
     if recipe["task"] == "text-generation":  # the character LM: bits per character on sentences it never saw

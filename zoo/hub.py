@@ -357,6 +357,24 @@ def update_card_results(output_dir, results: list[dict], table_markdown: str | N
     return cards.write_card(output_dir, card)
 
 
+def update_card_section(checkpoint, key: str, markdown: str, results: list[dict] | None = None) -> Path:
+    """Put `markdown` into the card's extra results text as the section `key`, replacing that section only.
+
+    Sections are delimited by HTML comments (invisible on the Hub), so `zoo eval`, the resemblyzer comparison and the
+    ASR comparison tables each keep their own part of the card. `results` are merged into the results table as `update_card_results` does.
+    """
+    start, end = f"<!-- zoo:{key} -->", f"<!-- /zoo:{key} -->"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    text = cards.load_card_data(checkpoint).get("results_table_extra") or ""
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        text = before + block + after
+    else:
+        text = (text.strip() + "\n\n" + block) if text.strip() else block
+    return update_card_results(str(checkpoint), list(results or []), table_markdown=text)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 3. push
 

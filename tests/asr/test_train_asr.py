@@ -98,6 +98,10 @@ def test_training_learns_and_writes_a_checkpoint_the_stock_pipeline_loads(tone_c
 
     measured = [r for r in load_card_data(folder)["results"] if r["dataset"].endswith("(validation speakers, all)")]
     assert measured and measured[0]["metrics"]["wer"] == pytest.approx(summary["best"], abs=1e-3)
+    # the peer's numbers are kept beside the card's own results (for scripts/asr_table.py), not in the model-index
+    peer = load_card_data(folder)["peer_results"]["pocketsphinx"]
+    assert peer["split"] == "validation" and "wer" in peer["results"]["validation speakers, all"]
+    assert not any("pocketsphinx" in r["dataset"] for r in load_card_data(folder)["results"])
 
 
 def test_a_tiny_run_through_main(tone_corpus, tmp_path):

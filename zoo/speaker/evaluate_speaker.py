@@ -37,6 +37,7 @@ import torch
 import yaml
 
 from ..metrics import det_curve, eer, min_dcf
+from ..hub import update_card_section  # noqa: F401  (its home is zoo.hub; scripts and tests also import it from here)
 
 TASK = "speaker-embedding"
 RESULT_TASK = "speaker-verification"  # the card's row title for EER / minDCF
@@ -488,27 +489,6 @@ def write_threshold(checkpoint, threshold: float) -> None:
     config = json.loads(path.read_text())
     config["threshold"] = round(float(threshold), 6)
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def update_card_section(checkpoint, key: str, markdown: str, results: list[dict] | None = None) -> Path:
-    """Put `markdown` into the card's extra results text as the section `key`, replacing that section only.
-
-    Sections are delimited by HTML comments (invisible on the Hub), so `zoo eval` and the resemblyzer comparison
-    each keep their own part of the card. `results` are merged into the results table as `update_card_results` does.
-    """
-    from ..cards import load_card_data
-    from ..hub import update_card_results
-
-    start, end = f"<!-- zoo:{key} -->", f"<!-- /zoo:{key} -->"
-    block = f"{start}\n{markdown.strip()}\n{end}"
-    text = load_card_data(checkpoint).get("results_table_extra") or ""
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        text = before + block + after
-    else:
-        text = (text.strip() + "\n\n" + block) if text.strip() else block
-    return update_card_results(str(checkpoint), list(results or []), table_markdown=text)
 
 
 def _percent(value: float) -> str:
