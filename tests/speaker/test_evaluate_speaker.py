@@ -438,3 +438,18 @@ def test_a_local_cryceleb2023_copy_gives_dev_split_trials(tmp_path):
     assert ev.describe_corpus(str(tmp_path)).startswith("recorded infant cries")
     assert ev.describe_corpus("Ubenwa/CryCeleb2023").startswith("recorded infant cries")
     assert ev.describe_corpus("some/dataset") == "an external corpus"
+
+
+def test_unseen_voice_trials_split_the_unseen_voices_by_tts_voice():
+    import datasets
+
+    test = datasets.Dataset.from_dict({
+        "speaker_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+        "engine": ["flite"] * 4 + ["espeak"] * 2 + ["flite"] * 2,
+        "voice": ["rms"] * 4 + ["en-029"] * 2 + ["slt"] * 2,
+    })
+    unseen = np.arange(6)  # speakers a, b (flite rms) and c (espeak en-029, alone: no different-speaker pair)
+    trials = ev.unseen_voice_trials(test, unseen, max_trials=None, seed=0)
+    assert [t.name for t in trials] == ["unseen voice flite rms"]
+    assert trials[0].counts() == (2, 4)  # a-a, b-b; a x b
+    assert ev.unseen_voice_trials(test.remove_columns("engine"), unseen, None, 0) == []

@@ -52,6 +52,10 @@ ESPEAK_VARIANTS = {
 }
 # flite voices (16 kHz ones; `kal` is the 8 kHz diphone twin of kal16, `awb_time` only says the time)
 # -> (gender, range of the mean F0 target in Hz)
+# NOTE: flite's rms voice ignores int_f0_target_mean (its output is byte-identical for every value; kal16, awb and slt
+# follow it), so rms "speakers" differ only in duration_stretch: speaker verification within rms is near chance for
+# any model (`zoo eval` reports the "unseen voice flite rms" trials on their own). Left as is so that the built
+# corpora stay reproducible; a fix would shift rms's pitch after synthesis.
 FLITE_VOICES = {"kal16": ("male", (85, 125)), "awb": ("male", (90, 130)), "rms": ("male", (85, 125)), "slt": ("female", (150, 215))}
 UNSEEN_VOICES = ("espeak:en-029", "flite:rms")
 SPLITS = ("train", "validation", "test")

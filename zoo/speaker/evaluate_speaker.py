@@ -561,6 +561,7 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     test_trials = [pair_trials(test["speaker_id"], max_trials=max_trials, seed=seed, name="held-out speakers")]
     if unseen_rows is not None and len(unseen_rows) and len(set(np.asarray(test["speaker_id"])[unseen_rows])) >= 2:
         test_trials.append(pair_trials(test["speaker_id"], unseen_rows, max_trials=max_trials, seed=seed, name="unseen voices"))
+        test_trials += unseen_voice_trials(test, unseen_rows, max_trials, seed)
     sets += [(trials, trials.scores(embeddings), corpus, split) for trials in test_trials]
 
     # 3. CryCeleb B->D trials on every verification corpus
@@ -590,6 +591,22 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     markdown = results_markdown(rows, threshold, source, det_plot is not None, max_trials)
     return {"results": results, "rows": rows, "threshold": threshold, "threshold_source": source, "markdown": markdown,
             "det_plot": det_plot}
+
+
+def unseen_voice_trials(test, unseen_rows: np.ndarray, max_trials: int | None, seed: int) -> list:
+    """Pair trials within each unseen voice (``engine voice``, e.g. "flite rms") that has two or more speakers: the
+    speakers of one TTS voice differ only in variant, rate and pitch, so these are the hardest trials, and a voice
+    whose engine ignores a setting shows it here."""
+    if not {"engine", "voice"} <= set(test.column_names):
+        return []
+    keys = np.array([f"{engine} {voice}" for engine, voice in zip(test["engine"], test["voice"])])
+    speakers = np.asarray(test["speaker_id"])
+    trials = []
+    for key in sorted(set(keys[unseen_rows])):
+        rows = unseen_rows[keys[unseen_rows] == key]
+        if len(set(speakers[rows])) >= 2:
+            trials.append(pair_trials(test["speaker_id"], rows, max_trials=max_trials, seed=seed, name=f"unseen voice {key}"))
+    return trials
 
 
 def results_markdown(rows: list[dict], threshold: float | None, source: str, det_plot: bool, max_trials: int | None) -> str:
