@@ -20,8 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_shipped_checkpoints_are_in_the_repo():
     for name in (
-        "convtasnet-zoo-2mix-8k", "sepformer-zoo-2mix-8k", "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k",
-        "ecapa-tdnn-zoo-16k", "xvector-zoo-16k",
+        "convtasnet-zoo-2mix-8k", "convtasnet-zoo-2mix-8k-stage2", "sepformer-zoo-2mix-8k", "dprnn-zoo-2mix-8k",
+        "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k", "ecapa-tdnn-zoo-16k", "xvector-zoo-16k",
     ):
         folder = REPO_ROOT / "checkpoints" / name
         assert (folder / "model.safetensors").exists() and (folder / "README.md").exists(), folder

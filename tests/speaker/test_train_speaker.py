@@ -163,7 +163,8 @@ def test_shipped_recipes_are_consistent(name):
     recipe = load_recipe(REPO_ROOT / "recipes" / f"{name}.yaml")
     assert TASKS[recipe["task"]] is SpeakerEmbeddingTask and recipe["output_dir"] == f"checkpoints/{name}"
     config_cls, heads = zoo.registry.model_classes(recipe["model"]["type"])
-    config = config_cls(**recipe["model"]["config"], num_labels=134)
+    # training speakers: data/speech-spk's 805 (`train_corpus`) or data/speech-200's 134
+    config = config_cls(**recipe["model"]["config"], num_labels=805 if "train_corpus" in recipe["data"] else 134)
     assert config.sampling_rate == recipe["data"]["sampling_rate"] == 16000
     training = recipe["training"]
     assert recipe["data"]["train_examples"] == training["max_steps"] * training["batch_size"]
