@@ -89,20 +89,16 @@ class RecipeTask:
                 ) from None
             if model.config.model_type != self.recipe["model"]["type"]:
                 raise ValueError(f"model.init_from {init_from!r} is a {model.config.model_type}, not {self.recipe['model']['type']}")
-            if model.config.sampling_rate != self.data["sampling_rate"]:
-                raise ValueError(
-                    f"model.init_from {init_from!r} works at {model.config.sampling_rate} Hz but data.sampling_rate is "
-                    f"{self.data['sampling_rate']}; make them equal in the recipe"
-                )
-            return model
-        config = config_cls(**overrides)
-        if config.sampling_rate != self.data["sampling_rate"]:
+        else:
+            model = heads[self.recipe["task"]](config_cls(**overrides))
+            if self.recipe["model"].get("init_weights_from"):
+                load_renamed_weights(model, **self.recipe["model"]["init_weights_from"])
+        if model.config.sampling_rate != self.data["sampling_rate"]:
+            source = f"model.init_from {init_from!r}" if init_from else "the recipe's model.config"
             raise ValueError(
-                f"model sampling_rate {config.sampling_rate} differs from data sampling_rate {self.data['sampling_rate']}; make them equal in the recipe"
+                f"model sampling_rate {model.config.sampling_rate} (from {source}) differs from data sampling_rate "
+                f"{self.data['sampling_rate']}; make them equal in the recipe"
             )
-        model = heads[self.recipe["task"]](config)
-        if self.recipe["model"].get("init_weights_from"):
-            load_renamed_weights(model, **self.recipe["model"]["init_weights_from"])
         return model
 
     def split(self, name: str):
