@@ -467,10 +467,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_card:
             from .hub import update_card_results, update_card_section
 
-            update_card_results(str(checkpoint), results)
-            if table is not None:
-                update_card_section(checkpoint, "asr-peer", table)
+            if table is None:
+                update_card_results(str(checkpoint), results)
+            else:  # the peer's numbers into the card data, then this model's results and the table in one write
                 record_peer_results(checkpoint, args.peer, measured[args.peer], args.split, command)
+                update_card_section(checkpoint, "asr-peer", table, results)
             print(f"results written into {checkpoint / 'README.md'}")
         return 0
     if recipe["task"] == "text-generation":  # the character LM: bits per character on sentences it never saw

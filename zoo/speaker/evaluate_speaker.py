@@ -37,7 +37,7 @@ import torch
 import yaml
 
 from ..metrics import det_curve, eer, min_dcf
-from ..hub import update_card_section  # noqa: F401  (its home is zoo.hub; scripts and tests also import it from here)
+from ..hub import update_card_section
 
 TASK = "speaker-embedding"
 RESULT_TASK = "speaker-verification"  # the card's row title for EER / minDCF
