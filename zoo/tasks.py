@@ -124,7 +124,8 @@ class RecipeTask:
 class SeparationTask(RecipeTask):
     """Source separation / enhancement trained on mixtures made on the fly from a speech corpus.
 
-    Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id), `num_speakers`, `sampling_rate`,
+    Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id; `train_corpus` / `validation_corpus`
+    replace it for one split), `num_speakers`, `sampling_rate`,
     `condition` (clean | noisy | reverb), `segment_seconds`, `train_examples` (mixtures per epoch),
     `validation_examples`, `validation_seconds`.
     """
@@ -136,7 +137,7 @@ class SeparationTask(RecipeTask):
         from .data.mixtures import DynamicMixer
 
         return DynamicMixer(
-            self.data["corpus"],
+            str(self.data.get(f"{split}_corpus", self.data["corpus"])),  # e.g. a bigger train_corpus
             num_speakers=int(self.data.get("num_speakers", 2)),
             sampling_rate=int(self.data["sampling_rate"]),
             segment_seconds=seconds,

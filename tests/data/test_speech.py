@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from zoo.audio import load_audio
-from zoo.data.speech import UNSEEN_VOICES, build_speech, plan_speakers, trim_silence
+from zoo.data.speech import FLITE_VOICES, UNSEEN_VOICES, Speaker, build_speech, plan_speakers, synthesize, trim_silence
 
 COLUMNS = ["audio", "text", "original_text", "phonemes", "speaker_id", "engine", "voice", "variant", "gender",
            "unseen_voice", "duration", "source", "id"]
@@ -87,6 +87,33 @@ def test_other_rate_and_wav_format(tmp_path, sentences):
 def test_too_few_speakers_is_refused():
     with pytest.raises(ValueError, match="num_speakers"):
         plan_speakers(3)
+
+
+def _median_f0(wave: np.ndarray, sr: int) -> float:
+    """Median autocorrelation pitch (60..300 Hz) over the voiced 40 ms frames."""
+    hop, win, f0s = sr // 100, sr // 25, []
+    for start in range(0, len(wave) - win, hop):
+        frame = wave[start : start + win] - wave[start : start + win].mean()
+        if np.sqrt((frame**2).mean()) < 0.02 * np.abs(wave).max():
+            continue
+        corr = np.correlate(frame, frame, "full")[win - 1 :]
+        lag = sr // 300 + int(np.argmax(corr[sr // 300 : sr // 60]))
+        if corr[lag] > 0.5 * corr[0]:
+            f0s.append(sr / lag)
+    return float(np.median(f0s))
+
+
+@pytest.mark.parametrize("voice", sorted(FLITE_VOICES))
+def test_every_flite_voice_follows_the_speakers_pitch(voice):
+    # flite's rms ignores int_f0_target_mean; its pitch is shifted with sox instead, so its speakers differ in voice
+    low, high = FLITE_VOICES[voice][1]
+    text = "The quick brown fox jumps over the lazy dog, and then it runs away."
+    waves = [synthesize(Speaker("s", "flite", voice, "", 1.0, float(f0), "male"), text) for f0 in (low, high)]
+    assert waves[0][1] == waves[1][1] == 16000
+    assert abs(len(waves[0][0]) - len(waves[1][0])) < 0.02 * len(waves[0][0])  # same speed
+    f0_low, f0_high = (_median_f0(w, sr) for w, sr in waves)
+    assert f0_high / f0_low > 1.15  # well apart ...
+    assert abs(np.log(f0_high / f0_low) - np.log(high / low)) < 0.15  # ... by about the ratio asked for
 
 
 def test_trim_silence_keeps_margin():

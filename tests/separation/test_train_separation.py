@@ -98,6 +98,21 @@ def test_init_from_starts_a_second_stage_from_a_checkpoint(tiny_recipe, tmp_path
         get_task(load_recipe(path, ["model.config.num_filters=32"])).build_model()
 
 
+def test_train_corpus_replaces_only_the_training_mixtures(tiny_recipe, tiny_speech, tmp_path):
+    """`data.train_corpus` (a bigger speaker corpus) mixes the training speakers; validation stays on `corpus`."""
+    import datasets
+
+    from zoo.train import get_task, load_recipe
+
+    corpus = datasets.load_from_disk(str(tiny_speech))
+    other = tmp_path / "other-speakers"
+    datasets.DatasetDict({"train": corpus["test"]}).save_to_disk(str(other))  # only speakers unseen in `corpus` train
+    task = get_task(load_recipe(tiny_recipe, [f"data.train_corpus={other}"]))
+    assert task.train_dataset().speakers == sorted(set(corpus["test"]["speaker_id"]))
+    assert task.eval_dataset().speakers == sorted(set(corpus["validation"]["speaker_id"]))
+    assert str(other) in task.dataset_names()
+
+
 def test_fresh_run_refuses_a_used_run_dir(tiny_recipe):
     train_main([str(tiny_recipe), "--set", "training.max_steps=3"])
     with pytest.raises(FileExistsError, match="--resume"):

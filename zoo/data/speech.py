@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -52,10 +53,11 @@ ESPEAK_VARIANTS = {
 }
 # flite voices (16 kHz ones; `kal` is the 8 kHz diphone twin of kal16, `awb_time` only says the time)
 # -> (gender, range of the mean F0 target in Hz)
-# NOTE: flite's rms voice ignores int_f0_target_mean (its output is byte-identical for every value; kal16, awb and slt
-# follow it), so rms "speakers" differ only in duration_stretch: speaker verification within rms is near chance for
-# any model (`zoo eval` reports the "unseen voice flite rms" trials on their own). Left as is so that the built
-# corpora stay reproducible; a fix would shift rms's pitch after synthesis.
+# flite's rms voice ignores int_f0_target_mean (its output is byte-identical for every value; kal16, awb and slt
+# follow it), so its pitch is shifted after synthesis with sox instead: voice -> its own mean F0 in Hz (measured by
+# autocorrelation on a test sentence), the reference the shift in cents is taken from. Corpora built before this fix
+# (zoo <= stop 9) had rms "speakers" that differed only in duration_stretch.
+FLITE_F0_IGNORED = {"rms": 100.0}
 FLITE_VOICES = {"kal16": ("male", (85, 125)), "awb": ("male", (90, 130)), "rms": ("male", (85, 125)), "slt": ("female", (150, 215))}
 UNSEEN_VOICES = ("espeak:en-029", "flite:rms")
 SPLITS = ("train", "validation", "test")
@@ -221,10 +223,25 @@ def synthesize(speaker: Speaker, text: str, workdir: str | None = None) -> tuple
             raise ValueError(f"unknown engine {speaker.engine!r}; use 'espeak' or 'flite'")
         if proc.returncode != 0:
             raise AudioError(f"{cmd[0]} failed for speaker {speaker.speaker_id} on {text!r}: {proc.stderr.decode(errors='replace')[:200]}")
+        if speaker.engine == "flite" and speaker.voice in FLITE_F0_IGNORED:
+            _shift_pitch(path, speaker.pitch / FLITE_F0_IGNORED[speaker.voice])
         data, sr = sf.read(path, dtype="float32", always_2d=True)
     finally:
         os.unlink(path)
     return data.mean(axis=1), sr
+
+
+def _shift_pitch(path: str, ratio: float) -> None:
+    """Shift the pitch of the wav at `path` by the frequency `ratio` in place, keeping its duration (sox `pitch`)."""
+    cents = 1200.0 * math.log2(ratio)
+    if abs(cents) < 1.0:
+        return
+    _require("sox", "sox")
+    shifted = path[: -len(".wav")] + "_pitch.wav"
+    proc = subprocess.run(["sox", path, shifted, "pitch", f"{cents:.1f}"], capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise AudioError(f"sox pitch {cents:.1f} failed on {path}: {proc.stderr.decode(errors='replace')[:200]}")
+    os.replace(shifted, path)
 
 
 def phonemize(text: str, voice: str = "en-us") -> str:
