@@ -22,6 +22,7 @@ import zoo
 from zoo.asr.las import modeling_las
 from zoo.asr.transformer_asr import modeling_transformer_asr
 from zoo.hub import save_checkpoint
+from zoo.metrics import cer
 
 from .seq2seq_helpers import CLASSES, make, tone_seq2seq, transcribe
 from .tones import RATE, TRAIN_TEXTS, tones
@@ -300,6 +301,24 @@ def test_checkpoint_folder_and_stock_pipeline(folder):
     assert [b["text"] for b in batched] == singles == texts
     # per-call decoding settings reach generate(): greedy attention decoding
     assert asr(tones(TRAIN_TEXTS[3]), num_beams=1, ctc_weight=0.0)["text"] == TRAIN_TEXTS[3]
+
+
+def test_stock_pipeline_reads_long_audio_in_chunks(folder):
+    """`chunk_length_s` with a seq2seq checkpoint: the stock pipeline cuts, transcribes and stitches the chunks.
+
+    The tone model only ever heard one short sentence at a time: whole, 6 s of three sentences are beyond it;
+    3 s chunks (with the pipeline's default strides) each hold about one sentence, so the stitched text is closer.
+    """
+    asr = pipeline("automatic-speech-recognition", model=folder)
+    texts = TRAIN_TEXTS[6], TRAIN_TEXTS[3], TRAIN_TEXTS[2]
+    pause = np.zeros(int(0.4 * RATE), np.float32)
+    wave = np.concatenate([tones(texts[0]), pause, tones(texts[1]), pause, tones(texts[2])])  # 5.9 s
+    reference = " ".join(texts)
+    whole = asr(wave)["text"]
+    chunked = asr({"raw": wave, "sampling_rate": RATE}, chunk_length_s=3, ignore_warning=True)["text"]
+    assert chunked.startswith(texts[0]) and chunked.endswith(texts[2][-4:])
+    assert cer(reference, chunked) < cer(reference, whole)
+    assert asr(wave, chunk_length_s=3, batch_size=2, ignore_warning=True)["text"] == chunked
 
 
 REMOTE_CHILD = textwrap.dedent(
