@@ -20,7 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_shipped_checkpoints_are_in_the_repo():
     for name in (
-        "convtasnet-zoo-2mix-8k", "convtasnet-zoo-2mix-8k-stage2", "sepformer-zoo-2mix-8k", "dprnn-zoo-2mix-8k",
+        "convtasnet-zoo-2mix-8k", "convtasnet-zoo-2mix-8k-stage2", "convtasnet-zoo-2mix-8k-stage3", "sepformer-zoo-2mix-8k",
+        "dprnn-zoo-2mix-8k", "ctc-conformer-zoo-16k-stage2",
         "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k", "ecapa-tdnn-zoo-16k", "xvector-zoo-16k",
     ):
         folder = REPO_ROOT / "checkpoints" / name
@@ -89,7 +90,7 @@ def test_shipped_speaker_model_recognises_an_unseen_voice(browser, shipped_demo_
 
 
 @pytest.mark.skipif(
-    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k is not shipped"
+    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage2").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage2 is not shipped"
 )
 def test_shipped_ctc_transcribes_a_bundled_example(browser, shipped_demo_url):
     """The ASR Space's first example through the shipped CTC model: a transcript, its WER and CER (under a loose
