@@ -101,11 +101,15 @@ class RecipeTask:
             )
         return model
 
+    def corpus_source(self, split: str) -> str:
+        """The corpus (folder or Hub id) of one split: `data.<split>_corpus` when the recipe names one, else `data.corpus`."""
+        return str(self.data.get(f"{split}_corpus", self.data["corpus"]))
+
     def split(self, name: str):
         """One split of the recipe's corpus: `data.<name>_corpus` when the recipe names one (e.g. a bigger
         `train_corpus` next to a fixed validation/test corpus), else `data.corpus`; each loaded once with
         `zoo.data.hub.load_corpus`."""
-        source = str(self.data.get(f"{name}_corpus", self.data["corpus"]))
+        source = self.corpus_source(name)
         if source not in self._corpora:
             from .data.hub import load_corpus
 
@@ -137,7 +141,7 @@ class SeparationTask(RecipeTask):
         from .data.mixtures import DynamicMixer
 
         return DynamicMixer(
-            str(self.data.get(f"{split}_corpus", self.data["corpus"])),  # e.g. a bigger train_corpus
+            self.corpus_source(split),  # e.g. a bigger train_corpus
             num_speakers=int(self.data.get("num_speakers", 2)),
             sampling_rate=int(self.data["sampling_rate"]),
             segment_seconds=seconds,
@@ -226,13 +230,13 @@ class QualityEstimationTask(RecipeTask):
 
     def train_dataset(self):
         return self.separated(
-            self.data["corpus"], "train", int(self.data.get("train_mixtures", 1000)), float(self.data.get("segment_seconds", 2.0)), self.seed
+            self.corpus_source("train"), "train", int(self.data.get("train_mixtures", 1000)), float(self.data.get("segment_seconds", 2.0)), self.seed
         )
 
     def eval_dataset(self):
         # the validation speakers' mixtures, never seen in training; the same set at every validation
         return self.separated(
-            self.data["corpus"], "validation", int(self.data.get("validation_mixtures", 100)),
+            self.corpus_source("validation"), "validation", int(self.data.get("validation_mixtures", 100)),
             float(self.data.get("validation_seconds", 4.0)), self.seed + 10_000,
         )
 
