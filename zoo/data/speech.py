@@ -238,7 +238,8 @@ def _shift_pitch(path: str, ratio: float) -> None:
         return
     _require("sox", "sox")
     shifted = path[: -len(".wav")] + "_pitch.wav"
-    proc = subprocess.run(["sox", path, shifted, "pitch", f"{cents:.1f}"], capture_output=True, check=False)
+    # -D: no dither, whose noise sox draws afresh on every run; the same speaker and text give the same bytes
+    proc = subprocess.run(["sox", "-D", path, shifted, "pitch", f"{cents:.1f}"], capture_output=True, check=False)
     if proc.returncode != 0:
         raise AudioError(f"sox pitch {cents:.1f} failed on {path}: {proc.stderr.decode(errors='replace')[:200]}")
     os.replace(shifted, path)
