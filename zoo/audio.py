@@ -43,6 +43,16 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(waveform.T, orig_sr, target_sr).T.astype(np.float32)
 
 
+
+def change_speed(waveform: np.ndarray, sampling_rate: int, speed: float) -> np.ndarray:
+    """`waveform` played `speed` times faster (tempo and pitch together, as SpeechBrain's SpeedPerturb).
+
+    Resampling to `sampling_rate / speed` and playing the result back at `sampling_rate` does it.
+    """
+    if speed <= 0:
+        raise AudioError(f"speed must be positive, got {speed}")
+    return resample(waveform, sampling_rate, round(sampling_rate / speed))
+
 def _decode_ffmpeg(path_or_bytes, sampling_rate: int | None) -> tuple[np.ndarray, int]:
     if shutil.which("ffmpeg") is None:
         raise AudioError("decoding this format needs ffmpeg; install it with `apt-get install ffmpeg` or pass a wav/flac file")

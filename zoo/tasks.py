@@ -18,6 +18,7 @@ import os
 import numpy as np
 import torch
 
+from .audio import change_speed
 from .metrics import si_snr
 from .registry import model_classes
 
@@ -131,7 +132,8 @@ class SeparationTask(RecipeTask):
     Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id; `train_corpus` / `validation_corpus`
     replace it for one split), `num_speakers`, `sampling_rate`,
     `condition` (clean | noisy | reverb), `segment_seconds`, `train_examples` (mixtures per epoch),
-    `validation_examples`, `validation_seconds`.
+    `validation_examples`, `validation_seconds`, `speed_probability` and `speeds` (speed perturbation of each
+    training source, default off).
     """
 
     metric_for_best = "si_snri"
@@ -149,6 +151,9 @@ class SeparationTask(RecipeTask):
             seed=seed,
             length=examples,
             split=split,
+            # training only: validation and test mixtures stay the corpus's own voices
+            speed_probability=float(self.data.get("speed_probability", 0.0)) if split == "train" else 0.0,
+            speeds=tuple(self.data.get("speeds", (0.9, 1.1))),
         )
 
     def train_dataset(self):
@@ -430,13 +435,6 @@ def _rms(wave: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) + 1e-8
 
 
-def _change_speed(wave: np.ndarray, sampling_rate: int, speed: float) -> np.ndarray:
-    from .audio import resample
-
-    # played back at the original rate, a signal resampled to rate / speed is `speed` times faster
-    return resample(wave, sampling_rate, round(sampling_rate / speed))
-
-
 def _add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float, level: float) -> np.ndarray:
     """`wave` plus `noise` scaled to `snr_db` below the speech level `level` (RMS), peak-limited to 1."""
     noisy = wave + noise * (level / _rms(noise)) * 10 ** (-snr_db / 20)
@@ -506,7 +504,7 @@ class SpeakerCrops:
         row = rng.randrange(len(self.labels))
         wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
         if rng.random() < self.speed_probability:
-            wave = _change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
+            wave = change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
         if len(wave) < self.segment:
             wave = np.pad(wave, (0, self.segment - len(wave)), mode="wrap")
         start = rng.randrange(len(wave) - self.segment + 1)
@@ -752,7 +750,7 @@ class AsrUtterances:
         wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
         rng = random.Random(f"asr-{self.seed}-{index}")
         if self.speed_probability and rng.random() < self.speed_probability:
-            wave = _change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
+            wave = change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
         if self.bank is not None and rng.random() < self.noise_probability:
             noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, len(wave), rng.random())
             wave = _add_noise(wave, noise, rng.uniform(*self.snr_db), _rms(wave))

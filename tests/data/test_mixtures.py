@@ -96,6 +96,22 @@ def test_dynamic_mixer(tiny_speech):
         mixer[len(mixer)]
 
 
+
+def test_dynamic_mixer_speed_perturbation(tiny_speech):
+    """Each source is played `speed` times as fast before the crop: half speed doubles the whole utterances."""
+    plain = DynamicMixer(tiny_speech["train"], segment_seconds=None, seed=3)
+    slow = DynamicMixer(tiny_speech["train"], segment_seconds=None, seed=3, speed_probability=1.0, speeds=(0.5,))
+    assert len(slow[2]["mixture"]) == pytest.approx(2 * len(plain[2]["mixture"]), abs=2)  # the same utterances
+    cropped = DynamicMixer(tiny_speech["train"], segment_seconds=1.0, seed=3, speed_probability=1.0, speeds=(0.5,))
+    assert cropped[2]["sources"].shape == (2, 8000)
+    np.testing.assert_array_equal(  # off by default, and no random draw spent on it: old recipes mix as before
+        DynamicMixer(tiny_speech["train"], segment_seconds=None, seed=3, speed_probability=0.0)[2]["mixture"], plain[2]["mixture"]
+    )
+    with pytest.raises(ValueError, match="speed_probability=1.5"):
+        DynamicMixer(tiny_speech["train"], speed_probability=1.5)
+    with pytest.raises(ValueError, match="speeds=.*positive"):
+        DynamicMixer(tiny_speech["train"], speed_probability=0.5, speeds=(0.0,))
+
 def test_dynamic_mixer_with_torch_dataloader(tiny_speech_dir):
     import torch
 

@@ -73,6 +73,31 @@ def test_cpu_inference_in_groups_on_threads_equals_the_autograd_path(monkeypatch
             torch.testing.assert_close(fast, expected, atol=1e-6, rtol=1e-5)
 
 
+
+def test_packed_weights_follow_every_weight_update(monkeypatch):
+    """CPU inference packs the projection weights for oneDNN once; an in-place update of any weight (an
+    optimizer step, load_state_dict) packs them again, and the plain `addmm` path gives the same estimates."""
+    from zoo.separation.sepformer import modeling_sepformer as modeling
+
+    torch.manual_seed(0)
+    model = SepformerForSourceSeparation(SepformerConfig(**TestSepformer.tiny, num_layers=1)).eval()
+    inputs = torch.randn(2, 800)
+    with torch.no_grad():
+        before = model(inputs).waveforms
+        intra = model.sepformer.masker.blocks[0].intra
+        if torch.backends.mkldnn.is_available():
+            assert all(weights is not None for weights in intra._packed_weights())  # the oneDNN path ran
+        intra.layers[0].ffn_in.weight.mul_(2.0)  # in place, as an optimizer step
+        after = model(inputs).waveforms
+        with torch.enable_grad():  # the general path reads the weights as they are now
+            expected = model(inputs).waveforms
+        torch.testing.assert_close(after, expected, atol=1e-6, rtol=1e-5)
+        assert not torch.allclose(after, before)
+        monkeypatch.setattr(modeling, "_pack_linear_weight", lambda weight: None)  # a torch without oneDNN
+        intra.layers[0].ffn_in.weight.mul_(1.0)
+        torch.testing.assert_close(model(inputs).waveforms, expected, atol=1e-6, rtol=1e-5)
+        assert all(weights is None for weights in intra._packed_weights())
+
 def test_sequence_groups_cover_every_real_position_once():
     hidden = torch.zeros(2, 37, 4)
     frame_mask = torch.ones(2, 37, dtype=torch.bool)

@@ -113,6 +113,14 @@ def test_train_corpus_replaces_only_the_training_mixtures(tiny_recipe, tiny_spee
     assert str(other) in task.dataset_names()
 
 
+
+def test_speed_perturbation_reaches_the_training_mixtures_only(tiny_recipe):
+    from zoo.train import get_task, load_recipe
+
+    task = get_task(load_recipe(tiny_recipe, ["data.speed_probability=0.5", "data.speeds=[0.9,1.1]"]))
+    assert (task.train_dataset().speed_probability, task.train_dataset().speeds) == (0.5, (0.9, 1.1))
+    assert task.eval_dataset().speed_probability == 0.0  # validation mixtures keep the corpus's own voices
+
 def test_fresh_run_refuses_a_used_run_dir(tiny_recipe):
     train_main([str(tiny_recipe), "--set", "training.max_steps=3"])
     with pytest.raises(FileExistsError, match="--resume"):

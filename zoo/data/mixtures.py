@@ -42,7 +42,7 @@ import random
 
 import numpy as np
 
-from zoo.audio import load_audio
+from zoo.audio import change_speed, load_audio
 from zoo.data.speech import (
     SPLITS,
     encode_audio,
@@ -469,10 +469,14 @@ class DynamicMixer:
         seed: base seed.
         length: items per epoch (default: rows of the dataset).
         split: which split of a DatasetDict / folder, and which part of the noise bank to use.
+        speed_probability: chance that a source is sped up or slowed down (tempo and pitch together, by
+            resampling) before the crop, as SpeechBrain's SepFormer recipes do: new voices from the same speakers.
+        speeds: the factors drawn from when it is.
     """
 
     def __init__(self, speech_dataset, num_speakers: int = 2, sampling_rate: int = 8000, segment_seconds: float | None = 3.0,
-                 condition: str = "clean", seed: int = 0, length: int | None = None, split: str = "train"):
+                 condition: str = "clean", seed: int = 0, length: int | None = None, split: str = "train",
+                 speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1)):
         import datasets
 
         if condition not in CONDITIONS:
@@ -490,6 +494,11 @@ class DynamicMixer:
             raise ValueError(f"the dataset has {len(self.speakers)} speakers; {num_speakers}-speaker mixtures need at least {num_speakers}")
         self.num_speakers, self.sampling_rate, self.segment_seconds = num_speakers, sampling_rate, segment_seconds
         self.condition, self.seed, self.split = condition, seed, split
+        if not 0.0 <= speed_probability <= 1.0:
+            raise ValueError(f"speed_probability={speed_probability} must lie in [0, 1]")
+        if speed_probability and not (speeds and all(speed > 0 for speed in speeds)):
+            raise ValueError(f"speeds={list(speeds)} must be positive factors, e.g. [0.9, 1.1]")
+        self.speed_probability, self.speeds = float(speed_probability), tuple(float(speed) for speed in speeds)
         self.length = length or len(speakers)
         self.bank = noise_bank(sampling_rate) if "noisy" in condition else None
 
@@ -502,6 +511,11 @@ class DynamicMixer:
         rng = random.Random(f"dynamic-{self.seed}-{index}")
         chosen = rng.sample(self.speakers, self.num_speakers)
         waves = [_decode(self.audio[rng.choice(self.by_speaker[s])]["audio"], self.sampling_rate) for s in chosen]
+        if self.speed_probability:  # no draws otherwise: the mixtures of a recipe without it stay the same
+            waves = [
+                change_speed(wave, self.sampling_rate, rng.choice(self.speeds)) if rng.random() < self.speed_probability else wave
+                for wave in waves
+            ]
         if self.segment_seconds is None:
             waves = _align(waves, "min")
         else:

