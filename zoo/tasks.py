@@ -133,7 +133,7 @@ class SeparationTask(RecipeTask):
     replace it for one split), `num_speakers`, `sampling_rate`,
     `condition` (clean | noisy | reverb), `segment_seconds`, `train_examples` (mixtures per epoch),
     `validation_examples`, `validation_seconds`, `speed_probability` and `speeds` (speed perturbation of each
-    training source, default off).
+    training source, default off), `same_voice_probability` (training mixtures of one voice's speakers, default off).
     """
 
     metric_for_best = "si_snri"
@@ -154,6 +154,7 @@ class SeparationTask(RecipeTask):
             # training only: validation and test mixtures stay the corpus's own voices
             speed_probability=float(self.data.get("speed_probability", 0.0)) if split == "train" else 0.0,
             speeds=tuple(self.data.get("speeds", (0.9, 1.1))),
+            same_voice_probability=float(self.data.get("same_voice_probability", 0.0)) if split == "train" else 0.0,
         )
 
     def train_dataset(self):

@@ -112,6 +112,26 @@ def test_dynamic_mixer_speed_perturbation(tiny_speech):
     with pytest.raises(ValueError, match="speeds=.*positive"):
         DynamicMixer(tiny_speech["train"], speed_probability=0.5, speeds=(0.0,))
 
+
+def test_dynamic_mixer_same_voice_mixtures(tiny_speech):
+    """With same_voice_probability=1 every mixture is of speakers of one voice; voices of one speaker mix as usual."""
+    train = tiny_speech["train"]
+    speakers = sorted(set(train["speaker_id"]))
+    voices = {speaker: f"voice{i % 2}" for i, speaker in enumerate(speakers)}
+    train = train.remove_columns("voice").add_column("voice", [voices[s] for s in train["speaker_id"]])
+    mixer = DynamicMixer(train, segment_seconds=0.5, seed=5, length=40, same_voice_probability=1.0)
+    pairs = [mixer[index]["speakers"] for index in range(40)]
+    assert all(len(set(pair)) == 2 and voices[pair[0]] == voices[pair[1]] for pair in pairs)
+    uniform = DynamicMixer(train, segment_seconds=0.5, seed=5, length=40)
+    assert any(voices[a] != voices[b] for a, b in (uniform[index]["speakers"] for index in range(40)))
+    solo = train.remove_columns("voice").add_column("voice", train["speaker_id"])  # every voice has one speaker
+    lonely = DynamicMixer(solo, segment_seconds=0.5, seed=5, length=5, same_voice_probability=1.0)
+    assert all(len(set(lonely[index]["speakers"])) == 2 for index in range(5))
+    with pytest.raises(ValueError, match="voice"):
+        DynamicMixer(train.remove_columns("voice"), same_voice_probability=0.5)
+    with pytest.raises(ValueError, match="same_voice_probability=2"):
+        DynamicMixer(train, same_voice_probability=2)
+
 def test_dynamic_mixer_with_torch_dataloader(tiny_speech_dir):
     import torch
 

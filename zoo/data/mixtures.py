@@ -450,7 +450,7 @@ def build_mixtures(
 
 
 class DynamicMixer:
-    """On-the-fly mixtures for training: ``mixer[i] -> {"mixture": (T,), "sources": (num_speakers, T)}``.
+    """On-the-fly mixtures: ``mixer[i] -> {"mixture": (T,), "sources": (num_speakers, T), "speakers": [ids]}``.
 
     Each item draws `num_speakers` distinct speakers, one random utterance of each, a random crop of
     `segment_seconds` (shorter utterances are zero-padded at a random offset), random LibriMix-style
@@ -472,11 +472,13 @@ class DynamicMixer:
         speed_probability: chance that a source is sped up or slowed down (tempo and pitch together, by
             resampling) before the crop, as SpeechBrain's SepFormer recipes do: new voices from the same speakers.
         speeds: the factors drawn from when it is.
+        same_voice_probability: chance that all speakers of a mixture share one voice (the ``voice`` column):
+            two speakers of one TTS voice differ in pitch and tempo only, the hardest pairs, rare in uniform draws.
     """
 
     def __init__(self, speech_dataset, num_speakers: int = 2, sampling_rate: int = 8000, segment_seconds: float | None = 3.0,
                  condition: str = "clean", seed: int = 0, length: int | None = None, split: str = "train",
-                 speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1)):
+                 speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1), same_voice_probability: float = 0.0):
         import datasets
 
         if condition not in CONDITIONS:
@@ -499,6 +501,17 @@ class DynamicMixer:
         if speed_probability and not (speeds and all(speed > 0 for speed in speeds)):
             raise ValueError(f"speeds={list(speeds)} must be positive factors, e.g. [0.9, 1.1]")
         self.speed_probability, self.speeds = float(speed_probability), tuple(float(speed) for speed in speeds)
+        if not 0.0 <= same_voice_probability <= 1.0:
+            raise ValueError(f"same_voice_probability={same_voice_probability} must lie in [0, 1]")
+        self.same_voice_probability = float(same_voice_probability)
+        self.voice_peers: dict[str, list[str]] = {}  # speaker -> the speakers of its voice, itself included
+        if same_voice_probability:
+            if "voice" not in dataset.column_names:
+                raise ValueError("same_voice_probability needs a `voice` column in the speech dataset (as `zoo data speech` writes)")
+            by_voice: dict[str, set] = {}
+            for speaker, voice in zip(speakers, dataset["voice"]):
+                by_voice.setdefault(voice, set()).add(speaker)
+            self.voice_peers = {speaker: sorted(peers) for peers in by_voice.values() for speaker in peers}
         self.length = length or len(speakers)
         self.bank = noise_bank(sampling_rate) if "noisy" in condition else None
 
@@ -509,7 +522,14 @@ class DynamicMixer:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} mixtures")
         rng = random.Random(f"dynamic-{self.seed}-{index}")
-        chosen = rng.sample(self.speakers, self.num_speakers)
+        chosen = None
+        if self.same_voice_probability and rng.random() < self.same_voice_probability:  # no draw when off
+            first = rng.choice(self.speakers)
+            peers = [speaker for speaker in self.voice_peers[first] if speaker != first]
+            if len(peers) >= self.num_speakers - 1:  # else: a voice with too few speakers mixes as usual
+                chosen = [first, *rng.sample(peers, self.num_speakers - 1)]
+        if chosen is None:
+            chosen = rng.sample(self.speakers, self.num_speakers)
         waves = [_decode(self.audio[rng.choice(self.by_speaker[s])]["audio"], self.sampling_rate) for s in chosen]
         if self.speed_probability:  # no draws otherwise: the mixtures of a recipe without it stay the same
             waves = [
@@ -537,7 +557,7 @@ class DynamicMixer:
         if "reverb" in self.condition:
             room = random_room(rng, self.num_speakers)
         out = mix(waves, levels, self.sampling_rate, noise, noise_level, room)
-        item = {"mixture": out["mixture"], "sources": out["sources"]}
+        item = {"mixture": out["mixture"], "sources": out["sources"], "speakers": chosen}
         if out["noise"] is not None:
             item["noise"] = out["noise"]
         return item
