@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -150,8 +151,12 @@ def test_eval_writes_measured_results_into_the_card(tiny_recipe, capsys):
     train_main([str(tiny_recipe), "--set", "training.max_steps=2", "training.eval_every=2"])
     out = _recipe(tiny_recipe)["output_dir"]
     assert eval_main([out, "--num-examples", "2"]) == 0
-    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    printed_out = capsys.readouterr().out
+    printed = [json.loads(line) for line in printed_out.splitlines() if line.startswith("{")]
     assert [r["split"] for r in printed] == ["test", "test"] and "unseen voices" in printed[1]["dataset"]
+    # the unseen-voice mixtures broken down by the voices mixed: SI-SNRi and mixture counts adding up to the total
+    counts = re.findall(r"^    (.+?)\s+(-?\d+\.\d+)  \((\d+) mixtures\)$", printed_out, re.M)
+    assert counts and sum(int(n) for *_, n in counts) == 2 and all(" + " in voices for voices, *_ in counts)
     card = ModelCard.load(Path(out) / "README.md")
     values = {
         (result.dataset_name, result.metric_type): result.metric_value for result in card.data.eval_results
