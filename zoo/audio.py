@@ -43,7 +43,6 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(waveform.T, orig_sr, target_sr).T.astype(np.float32)
 
 
-
 def change_speed(waveform: np.ndarray, sampling_rate: int, speed: float) -> np.ndarray:
     """`waveform` played `speed` times faster (tempo and pitch together, as SpeechBrain's SpeedPerturb).
 
@@ -52,6 +51,7 @@ def change_speed(waveform: np.ndarray, sampling_rate: int, speed: float) -> np.n
     if speed <= 0:
         raise AudioError(f"speed must be positive, got {speed}")
     return resample(waveform, sampling_rate, round(sampling_rate / speed))
+
 
 def _decode_ffmpeg(path_or_bytes, sampling_rate: int | None) -> tuple[np.ndarray, int]:
     if shutil.which("ffmpeg") is None:
