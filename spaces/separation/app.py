@@ -24,11 +24,11 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]  # the zoo checkout when run from it; on a Hub Space nothing is there and the Hub id is used
 
 TITLE = "Speech separation"
-HUB_MODEL = "zoo-models/convtasnet-zoo-2mix-8k-stage3"
+HUB_MODEL = "zoo-models/convtasnet-zoo-2mix-8k-stage4"
 # 2-speaker separators offered in the model picker, first = default; each is used when its checkpoint folder exists
 SEPARATORS = {
-    "Conv-TasNet": "convtasnet-zoo-2mix-8k-stage3",
-    "Sepformer": "sepformer-zoo-2mix-8k",
+    "Conv-TasNet": "convtasnet-zoo-2mix-8k-stage4",
+    "Sepformer": "sepformer-zoo-2mix-8k-stage2",
     "DPRNN": "dprnn-zoo-2mix-8k",
 }
 # ZOO_SEPARATION_MODEL (a folder or a Hub id) replaces them all, e.g. a tiny random checkpoint in tests
