@@ -504,14 +504,14 @@ class DynamicMixer:
         if not 0.0 <= same_voice_probability <= 1.0:
             raise ValueError(f"same_voice_probability={same_voice_probability} must lie in [0, 1]")
         self.same_voice_probability = float(same_voice_probability)
-        self.voice_peers: dict[str, list[str]] = {}  # speaker -> the speakers of its voice, itself included
+        self.voice_peers: dict[str, list[str]] = {}  # speaker -> the other speakers of its voice
         if same_voice_probability:
             if "voice" not in dataset.column_names:
                 raise ValueError("same_voice_probability needs a `voice` column in the speech dataset (as `zoo data speech` writes)")
             by_voice: dict[str, set] = {}
             for speaker, voice in zip(speakers, dataset["voice"]):
                 by_voice.setdefault(voice, set()).add(speaker)
-            self.voice_peers = {speaker: sorted(peers) for peers in by_voice.values() for speaker in peers}
+            self.voice_peers = {speaker: sorted(peers - {speaker}) for peers in by_voice.values() for speaker in peers}
         self.length = length or len(speakers)
         self.bank = noise_bank(sampling_rate) if "noisy" in condition else None
 
@@ -525,7 +525,7 @@ class DynamicMixer:
         chosen = None
         if self.same_voice_probability and rng.random() < self.same_voice_probability:  # no draw when off
             first = rng.choice(self.speakers)
-            peers = [speaker for speaker in self.voice_peers[first] if speaker != first]
+            peers = self.voice_peers[first]
             if len(peers) >= self.num_speakers - 1:  # else: a voice with too few speakers mixes as usual
                 chosen = [first, *rng.sample(peers, self.num_speakers - 1)]
         if chosen is None:
