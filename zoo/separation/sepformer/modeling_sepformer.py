@@ -215,9 +215,7 @@ class SepformerTransformerLayer(nn.Module):
         attention = self.attention
         qkv = _buffer(buffers, "qkv", (flat.shape[0], 3 * width), hidden)
         torch.addmm(attention.in_proj.bias, self.attention_norm(flat), attention.in_proj.weight.t(), out=qkv)
-        qkv = qkv.view(sequences, length, 3, attention.num_heads, attention.head_dim).permute(2, 0, 3, 1, 4)
-        attended = nn.functional.scaled_dot_product_attention(*qkv.unbind(0), attn_mask=attn_mask)
-        attended = attended.transpose(1, 2).reshape(-1, width)  # (sequences * length, width), a view
+        attended = self._attend(qkv, sequences, length, attn_mask)
         flat.addmm_(attended, attention.out_proj.weight.t()).add_(attention.out_proj.bias)
         inner = _buffer(buffers, "inner", (flat.shape[0], self.ffn_in.out_features), hidden)
         torch.addmm(self.ffn_in.bias, self.ffn_norm(flat), self.ffn_in.weight.t(), out=inner).relu_()
@@ -229,13 +227,19 @@ class SepformerTransformerLayer(nn.Module):
         flat = hidden.view(-1, width)
         attention = self.attention
         qkv = _onednn_linear(self.attention_norm(flat), packed["in_proj"], attention.in_proj.bias)
-        qkv = qkv.view(sequences, length, 3, attention.num_heads, attention.head_dim).permute(2, 0, 3, 1, 4)
-        attended = nn.functional.scaled_dot_product_attention(*qkv.unbind(0), attn_mask=attn_mask)
-        attended = attended.transpose(1, 2).reshape(-1, width)  # (sequences * length, width), a view
+        attended = self._attend(qkv, sequences, length, attn_mask)
         flat.add_(_onednn_linear(attended, packed["out_proj"], attention.out_proj.bias))
         inner = _onednn_linear(self.ffn_norm(flat), packed["ffn_in"], self.ffn_in.bias, "relu")
         flat.add_(_onednn_linear(inner, packed["ffn_out"], self.ffn_out.bias))
         return hidden
+
+    def _attend(self, qkv: torch.Tensor, sequences: int, length: int, attn_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """`(sequences * length, 3 * width)` projected queries, keys and values -> `(sequences * length, width)` attended."""
+        attention = self.attention
+        qkv = qkv.view(sequences, length, 3, attention.num_heads, attention.head_dim).permute(2, 0, 3, 1, 4)
+        attended = nn.functional.scaled_dot_product_attention(*qkv.unbind(0), attn_mask=attn_mask)
+        # the kernel writes (sequences, length, heads, head_dim) memory: merging the heads is a view, not a copy
+        return attended.transpose(1, 2).reshape(sequences * length, -1)
 
 
 def _onednn_linear(inputs: torch.Tensor, packed_weight: torch.Tensor, bias: torch.Tensor, activation: str = "none") -> torch.Tensor:
