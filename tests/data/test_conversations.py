@@ -59,7 +59,7 @@ def test_overlaps_never_hold_three_voices(overlapping):
 
 def test_no_overlap_and_noise(tiny_speech_dir, tmp_path, folder_bytes):
     output = tmp_path / "noisy"
-    dataset = build_conversations(str(tiny_speech_dir), str(output), num_conversations=2, seconds=15.0, overlap=0.0, snr=5.0,
+    dataset = build_conversations(str(tiny_speech_dir), str(output), num_conversations=2, seconds=25.0, overlap=0.0, snr=5.0,
                                   min_speakers=3, max_speakers=3, seed=4, workers=1, progress=False)
     for row in dataset["test"]:
         assert row["overlap_ratio"] == 0.0 and row["num_speakers"] == 3
@@ -74,7 +74,7 @@ def test_no_overlap_and_noise(tiny_speech_dir, tmp_path, folder_bytes):
     first = raw["segments"][0]["start"]
     assert np.sqrt(np.mean(wave[: int(first * 16000)] ** 2)) > 1e-3
     again = tmp_path / "again"
-    build_conversations(str(tiny_speech_dir), str(again), num_conversations=2, seconds=15.0, overlap=0.0, snr=5.0,
+    build_conversations(str(tiny_speech_dir), str(again), num_conversations=2, seconds=25.0, overlap=0.0, snr=5.0,
                         min_speakers=3, max_speakers=3, seed=4, workers=2, progress=False)
     assert folder_bytes(again) == folder_bytes(output)  # same seed, same bytes
     assert load_corpus(str(output), split="test").num_rows == 2

@@ -5,7 +5,18 @@ import numpy as np
 import pytest
 
 from zoo.audio import load_audio
-from zoo.data.speech import FLITE_VOICES, UNSEEN_VOICES, Speaker, build_speech, plan_speakers, synthesize, trim_silence
+from zoo.data.speech import (
+    ESPEAK_PITCH_STEP,
+    FLITE_F0_STEP_SEMITONES,
+    FLITE_VOICES,
+    UNSEEN_VOICES,
+    Speaker,
+    build_speech,
+    flite_f0_slots,
+    plan_speakers,
+    synthesize,
+    trim_silence,
+)
 
 COLUMNS = ["audio", "text", "original_text", "phonemes", "speaker_id", "engine", "voice", "variant", "gender",
            "unseen_voice", "duration", "source", "id"]
@@ -18,6 +29,29 @@ def test_default_plan_has_both_engines_and_30_plus_speakers():
     assert len({(s.engine, s.voice, s.variant, s.speed, s.pitch) for s in speakers}) == len(speakers)
     for split in ("validation", "test"):  # held-out splits hear both engines
         assert {s.engine for s in speakers if s.split == split and not s.unseen_voice} == {"espeak", "flite"}
+
+
+def test_speakers_of_one_voice_are_distinct_voices():
+    import itertools
+
+    speakers = plan_speakers(600, seed=3)
+    for a, b in itertools.combinations(speakers, 2):
+        if (a.engine, a.voice, a.variant) != (b.engine, b.voice, b.variant):
+            continue
+        if a.engine == "espeak":
+            assert abs(a.pitch - b.pitch) >= ESPEAK_PITCH_STEP, (a, b)
+        else:
+            assert abs(12 * np.log2(a.pitch / b.pitch)) >= FLITE_F0_STEP_SEMITONES - 0.1, (a, b)
+    assert not any(f"{s.speed:g}" in s.speaker_id for s in speakers if s.engine == "espeak")  # the rate is no identity
+    flite = [s for s in speakers if s.engine == "flite"]
+    assert len(flite) == sum(len(flite_f0_slots(v)) for v in FLITE_VOICES)  # every flite slot, the rest espeak-ng
+    for voice, (_, (low, high)) in FLITE_VOICES.items():
+        assert all(low <= s.pitch <= high for s in flite if s.voice == voice)
+
+
+def test_a_plan_bigger_than_the_engines_is_refused():
+    with pytest.raises(ValueError, match=r"num_speakers=5000 is more than the \d+ distinct speakers.*use \d+ or fewer"):
+        plan_speakers(5000)
 
 
 def test_plan_is_deterministic_and_seed_dependent():
@@ -131,15 +165,15 @@ def test_training_build_keeps_the_plan_and_never_reads_an_evaluation_sentence(tm
     assert read_before and not read_before & set(bigger["train"]["original_text"])
 
 
-def test_speaker_exclusion_leaves_out_every_speaker_of_the_folder(tiny_speech_dir, tiny_speech, tiny_speech_kwargs, sentences):
-    with pytest.raises(ValueError, match=r"every speaker .*\(--seed\)"):
-        build_speech(None, sentences=sentences, splits=("train",), exclude_speakers_of=str(tiny_speech_dir), **tiny_speech_kwargs)
-    kwargs = {**tiny_speech_kwargs, "num_speakers": 3 * tiny_speech_kwargs["num_speakers"], "utterances_per_speaker": 1}
-    planned = {s.speaker_id for s in plan_speakers(kwargs["num_speakers"], seed=kwargs.get("seed", 0)) if s.split == "train"}
-    before = {speaker for split in tiny_speech.values() for speaker in split["speaker_id"]}
-    assert planned & before, "the bigger plan should share speakers with the tiny one, or this test checks nothing"
+def test_speaker_exclusion_leaves_out_the_held_out_speakers_of_the_folder(tiny_speech_dir, tiny_speech, tiny_speech_kwargs, sentences):
+    with pytest.raises(ValueError, match=r"every speaker .*\(--seed\)"):  # its own test speakers, all excluded
+        build_speech(None, sentences=sentences, splits=("test",), exclude_speakers_of=str(tiny_speech_dir), **tiny_speech_kwargs)
+    kwargs = {**tiny_speech_kwargs, "num_speakers": 2 * tiny_speech_kwargs["num_speakers"], "utterances_per_speaker": 1}
+    planned = {s.speaker_id for s in plan_speakers(kwargs["num_speakers"], seed=kwargs["seed"]) if s.split == "train"}
+    held_out = {speaker for name in ("validation", "test") for speaker in tiny_speech[name]["speaker_id"]}
+    assert planned & held_out, "the bigger plan should share speakers with the tiny one's held-out splits, or this test checks nothing"
     other = build_speech(None, sentences=sentences, splits=("train",), exclude_speakers_of=str(tiny_speech_dir), **kwargs)
-    assert set(other["train"]["speaker_id"]) == planned - before
+    assert set(other["train"]["speaker_id"]) == planned - held_out
 
 
 def test_unknown_split_and_missing_exclusion_folder_are_refused(tmp_path, sentences, tiny_speech_kwargs):

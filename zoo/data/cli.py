@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--exclude-sentences-of", default=None, metavar="FOLDER",
                         help="leave out every sentence read in this `zoo data speech` folder (a bigger training build next to a fixed test set)")
     speech.add_argument("--exclude-speakers-of", default=None, metavar="FOLDER",
-                        help="leave out every speaker (speaker_id) of this `zoo data speech` folder: with another --seed, a build "
-                             "with many more training speakers that shares none with that folder's validation and test")
+                        help="leave out every validation and test speaker (speaker_id: a voice and pitch slot) of this `zoo data speech` "
+                             "folder: with another --seed, a build with many more training speakers that shares none with "
+                             "that folder's held-out splits")
 
     mixtures = commands.add_parser("mixtures", help="LibriMix/WHAM(R)-style mixtures of a speech corpus")
     _common(mixtures, "data/mix2-8k")

@@ -1,8 +1,9 @@
 """Build a multi-speaker English speech corpus offline with espeak-ng and flite.
 
 A *speaker* is one fixed ``(engine, voice, variant, speed, pitch)`` combination, e.g. espeak-ng's
-``en-gb-scotland`` voice with the ``f3`` variant at 150 words/min and pitch 62, or flite's ``slt`` voice
-stretched by 1.1 with a 190 Hz mean F0. Every utterance is a different sentence from `zoo.data.text`.
+``en-gb-scotland`` voice with the ``f3`` variant at 150 words/min and pitch 55, or flite's ``slt`` voice
+stretched by 1.1 with a 183 Hz mean F0. Speakers of one voice are kept audibly apart (see `plan_speakers`), and
+``speaker_id`` names the voice, variant and pitch only. Every utterance is a different sentence from `zoo.data.text`.
 
 Splits are speaker-disjoint. Whole voices listed in ``unseen_voices`` (by default espeak-ng ``en-029``,
 Caribbean English, and flite ``rms``) never reach ``train`` or ``validation``: all their speakers are in
@@ -51,14 +52,28 @@ ESPEAK_VARIANTS = {
     "Alicia": "female", "Andrea": "female", "Annie": "female", "aunty": "female", "belinda": "female",
     "linda": "female", "steph": "female", "anika": "female",
 }
+# Two speakers of one TTS voice differ only in prosody settings, so the plan keeps them far enough apart to be heard
+# as different people; closer ones are the same voice twice, which no verifier or separator can tell apart:
+# - espeak-ng: speakers of one voice and variant differ by at least ESPEAK_PITCH_STEP in pitch (the `-p` scale);
+# - flite: speakers of one voice differ by at least FLITE_F0_STEP_SEMITONES in mean F0.
+# Speaking rate is drawn freely and is not part of the identity: measured on the 13 flite rms test speakers of the
+# stop-11 corpus (5 Hz apart), ECAPA-TDNN scored pairs 0-5 Hz apart like one speaker (34-43 % EER against the
+# true pairs, whatever their rates) and pairs 20-25 Hz (3-4 semitones) apart at 0.5-1.1 %.
+# Each voice so has a fixed number of identity slots; `speaker_id` names the slot, never the rate, so a corpus
+# built with `exclude_speakers_of` shares no voice-and-pitch with the excluded one.
+ESPEAK_PITCHES = (25, 40, 55, 70)
+ESPEAK_PITCH_STEP = 15
+ESPEAK_SPEEDS = (140, 196)  # words per minute, drawn in steps of 5
+FLITE_F0_STEP_SEMITONES = 4.0
+FLITE_STRETCH = (0.85, 1.2)
 # flite voices (16 kHz ones; `kal` is the 8 kHz diphone twin of kal16, `awb_time` only says the time)
-# -> (gender, range of the mean F0 target in Hz)
+# -> (gender, range of the mean F0 in Hz): the F0 slots are low, low x 2^(4/12), ... up to high
 # flite's rms voice ignores int_f0_target_mean (its output is byte-identical for every value; kal16, awb and slt
 # follow it), so its pitch is shifted after synthesis with sox instead: voice -> its own mean F0 in Hz (measured by
 # autocorrelation on a test sentence), the reference the shift in cents is taken from. Corpora built before this fix
 # (zoo <= stop 9) had rms "speakers" that differed only in duration_stretch.
 FLITE_F0_IGNORED = {"rms": 100.0}
-FLITE_VOICES = {"kal16": ("male", (85, 125)), "awb": ("male", (90, 130)), "rms": ("male", (85, 125)), "slt": ("female", (150, 215))}
+FLITE_VOICES = {"kal16": ("male", (75, 190)), "awb": ("male", (80, 205)), "rms": ("male", (70, 180)), "slt": ("female", (145, 300))}
 UNSEEN_VOICES = ("espeak:en-029", "flite:rms")
 SPLITS = ("train", "validation", "test")
 TARGET_DBFS = -25.0
@@ -102,6 +117,17 @@ def available_flite_voices() -> set[str]:
     return set(out.split(":", 1)[-1].split())
 
 
+def flite_f0_slots(voice: str) -> list[int]:
+    """The mean F0 values (Hz) a flite voice's speakers are given: its range in steps of FLITE_F0_STEP_SEMITONES.
+
+    >>> flite_f0_slots("rms")
+    [70, 88, 111, 140, 176]
+    """
+    low, high = FLITE_VOICES[voice][1]
+    count = int(math.floor(12 * math.log2(high / low) / FLITE_F0_STEP_SEMITONES + 1e-9)) + 1
+    return [round(low * 2 ** (k * FLITE_F0_STEP_SEMITONES / 12)) for k in range(count)]
+
+
 def plan_speakers(
     num_speakers: int = 40,
     seed: int = 0,
@@ -114,7 +140,10 @@ def plan_speakers(
     """Choose `num_speakers` distinct speakers and their split, deterministically from `seed`.
 
     Voices are used round-robin within each engine so every voice gets speakers; the unseen voices come
-    first in that rotation so even a tiny build holds them. Speakers of unseen voices go to ``test`` only;
+    first in that rotation so even a tiny build holds them. Within a voice, speakers take distinct identity slots
+    (espeak-ng: variant and one of ESPEAK_PITCHES; flite: one of `flite_f0_slots`), so no two speakers of a voice
+    are the same voice at a slightly different pitch; the speaking rate is drawn freely. flite has few slots (18),
+    so a large plan voices the rest of its flite share with espeak-ng. Speakers of unseen voices go to ``test`` only;
     the other speakers are shuffled and split by `validation_fraction` / `test_fraction` per engine (at least
     one each where an engine has three or more seen-voice speakers), so held-out splits hear both engines.
 
@@ -136,36 +165,45 @@ def plan_speakers(
     if not variants or not flite_voices:
         raise RuntimeError(f"found espeak-ng variants {variants} and flite voices {flite_voices}; both engines need at least one")
     num_flite = max(1, round(num_speakers * flite_fraction))
-    num_espeak = num_speakers - num_flite
     unseen = set(unseen_voices)
 
     def rotation(engine: str, voices: list[str]) -> list[str]:
         # unseen voices first, so the first speakers of each engine cover them
         return sorted(voices, key=lambda v: (f"{engine}:{v}" not in unseen, voices.index(v)))
 
-    speakers: list[Speaker] = []
-    used: set[tuple] = set()
+    # identity slots per voice, each voice's in a seeded order; voices take turns, a full voice drops out of the turn
     espeak_voices = rotation("espeak", list(ESPEAK_VOICES))
-    for index in range(num_espeak):
-        voice = espeak_voices[index % len(espeak_voices)]
-        while True:
-            variant = rng.choice(variants)
-            speed, pitch = rng.randrange(140, 196, 5), rng.randrange(25, 76, 3)
-            if (voice, variant, speed, pitch) not in used:
-                break
-        used.add((voice, variant, speed, pitch))
-        speaker_id = f"espeak_{voice}_{variant}_s{speed}_p{pitch}"
-        speakers.append(Speaker(speaker_id, "espeak", voice, variant, float(speed), float(pitch), ESPEAK_VARIANTS[variant]))
+    espeak_slots = {voice: [(variant, pitch) for variant in variants for pitch in ESPEAK_PITCHES] for voice in espeak_voices}
     ordered_flite = rotation("flite", flite_voices)
-    for index in range(num_flite):
-        voice = ordered_flite[index % len(ordered_flite)]
-        gender, (low, high) = FLITE_VOICES[voice]
-        while True:
-            stretch, f0 = round(rng.uniform(0.85, 1.2), 2), rng.randrange(low, high + 1, 5)
-            if (voice, stretch, f0) not in used:
-                break
-        used.add((voice, stretch, f0))
-        speakers.append(Speaker(f"flite_{voice}_d{stretch:.2f}_f{f0}", "flite", voice, "", stretch, float(f0), gender))
+    flite_slots = {voice: flite_f0_slots(voice) for voice in ordered_flite}
+    for slots in (*espeak_slots.values(), *flite_slots.values()):
+        rng.shuffle(slots)
+    num_flite = min(num_flite, sum(map(len, flite_slots.values())))  # the rest are voiced by espeak-ng
+    num_espeak = num_speakers - num_flite
+    espeak_capacity = sum(map(len, espeak_slots.values()))
+    if num_espeak > espeak_capacity:
+        raise ValueError(
+            f"num_speakers={num_speakers} is more than the {espeak_capacity + num_flite} distinct speakers the engines "
+            f"give ({len(espeak_voices)} espeak-ng voices x {len(variants)} variants x {len(ESPEAK_PITCHES)} pitches, "
+            f"plus {num_flite} flite voice-and-F0 slots); use {espeak_capacity + num_flite} or fewer"
+        )
+
+    def take(slots: dict[str, list], count: int) -> list[tuple[str, object]]:
+        taken = []  # count <= the slots left, checked above
+        while len(taken) < count:
+            for voice, left in slots.items():
+                if left and len(taken) < count:
+                    taken.append((voice, left.pop()))
+        return taken
+
+    speakers: list[Speaker] = []
+    for voice, (variant, pitch) in take(espeak_slots, num_espeak):
+        speed = rng.randrange(ESPEAK_SPEEDS[0], ESPEAK_SPEEDS[1], 5)
+        speaker_id = f"espeak_{voice}_{variant}_p{pitch}"
+        speakers.append(Speaker(speaker_id, "espeak", voice, variant, float(speed), float(pitch), ESPEAK_VARIANTS[variant]))
+    for voice, f0 in take(flite_slots, num_flite):
+        stretch = round(rng.uniform(*FLITE_STRETCH), 2)
+        speakers.append(Speaker(f"flite_{voice}_f{f0}", "flite", voice, "", stretch, float(f0), FLITE_VOICES[voice][0]))
 
     # split each engine's seen-voice speakers separately, so validation and test hear both engines
     split_of: dict[str, str] = {}
@@ -425,9 +463,10 @@ def build_speech(
             same as a full build with the same `num_speakers` and `seed`).
         exclude_sentences_of: a `zoo data speech` folder whose sentences (every split) are left out of the pool, so a
             larger training build never reads a sentence that folder validates or tests on.
-        exclude_speakers_of: a `zoo data speech` folder whose speakers (every split, matched by ``speaker_id``) are
-            left out of this build, so a build with another `seed` and many more training speakers shares no
-            speaker with that folder's validation and test splits.
+        exclude_speakers_of: a `zoo data speech` folder whose validation and test speakers (matched by
+            ``speaker_id``, which names a voice and pitch slot, not the rate) are left out of this build, so a build
+            with another `seed` and many more training speakers shares no speaker with that folder's held-out
+            splits. Its training speakers may recur (with other sentences): flite has few slots to spare.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
@@ -445,7 +484,7 @@ def build_speech(
     ]
     speakers = [s for s in speakers if s.split in splits]
     if exclude_speakers_of:
-        taken = _column_of(exclude_speakers_of, "speaker_id")
+        taken = _column_of(exclude_speakers_of, "speaker_id", splits=("validation", "test"))
         kept = [s for s in speakers if s.speaker_id not in taken]
         num_excluded_speakers, speakers = len(speakers) - len(kept), kept
         if not speakers:
@@ -487,14 +526,14 @@ def build_speech(
     return dataset
 
 
-def _column_of(folder: str, column: str) -> set[str]:
-    """Every value of `column` (``original_text``, ``speaker_id``) in a `zoo data speech` folder, all splits."""
+def _column_of(folder: str, column: str, splits: tuple[str, ...] | None = None) -> set[str]:
+    """Every value of `column` (``original_text``, ``speaker_id``) in a `zoo data speech` folder's `splits` (None: all)."""
     import datasets
 
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{folder!r} is not a folder; build it first with `zoo data speech --output {folder}`")
     corpus = datasets.load_from_disk(folder)
-    return {value for split in corpus.values() for value in split[column]}
+    return {value for name, split in corpus.items() if splits is None or name in splits for value in split[column]}
 
 
 def _stable_hash(settings: dict) -> str:
