@@ -14,8 +14,9 @@ Trial sets (identical for every system; built by zoo.speaker.evaluate_speaker, a
   (default: the first checkpoint's training corpus), every pair or `--max-trials` sampled with `--seed`;
 - CryCeleb B->D trials of each `--verification-corpus` (enrollment on period B, tests on period D).
 
-Each system scores trials by the cosine of L2-normalised embeddings; an enrollment is the normalised mean of its
-recordings' embeddings (resemblyzer's own `embed_speaker` does the same). resemblyzer gets its own preprocessing
+Each system scores trials by the cosine of L2-normalised embeddings, or, for a zoo checkpoint whose config says
+`score_norm: s-norm`, by that cosine's s-norm against its training speakers (as its pipeline and `zoo eval` score);
+an enrollment is the normalised mean of its recordings' embeddings (resemblyzer's own `embed_speaker` does the same). resemblyzer gets its own preprocessing
 (volume normalisation and webrtcvad silence trimming, `preprocess_wav`), as its authors intend it to be used.
 """
 
@@ -89,19 +90,24 @@ class System:
         description: what it is (architecture, training data).
         parameters: its number of parameters, when known.
         embed: `embed(dataset, rows, desc) -> (len(dataset), dim)` L2-normalised embeddings (rows not asked for: any).
+        cohort: `(speakers, dim)` s-norm cohort, None for cosine scores; `top_k` its closest speakers per statistic.
     """
 
     name: str
     description: str
     parameters: int | None
     embed: object
+    cohort: object = None
+    top_k: int = 200
 
 
 def zoo_system(checkpoint: str, batch_size: int = 16) -> System:
     """A zoo speaker-embedding checkpoint, embedding with its own feature extractor at its own rate."""
     from zoo.speaker.evaluate_speaker import compute_embeddings, load_speaker_model
+    from zoo.speaker.score_norm import DEFAULT_TOP_K, cohort_of
 
     model, feature_extractor = load_speaker_model(checkpoint)
+    cohort, top_k = cohort_of(model), int(getattr(model.config, "score_norm_top_k", DEFAULT_TOP_K))
 
     def embed(dataset, rows, desc):
         return compute_embeddings(model, feature_extractor, dataset, rows=rows, batch_size=batch_size, desc=desc)
@@ -109,7 +115,9 @@ def zoo_system(checkpoint: str, batch_size: int = 16) -> System:
     name = Path(checkpoint).name
     data = _card_datasets(checkpoint)
     trained = f", trained on {', '.join(f'`{d}`' for d in data)}" if data else ""
-    return System(name, f"zoo `{type(model).__name__}` ({model.config.model_type}){trained}", int(model.num_parameters()), embed)
+    scoring = f"; s-norm scores against its {len(cohort)} training speakers (top {top_k})" if cohort is not None else ""
+    return System(name, f"zoo `{type(model).__name__}` ({model.config.model_type}){trained}{scoring}", int(model.num_parameters()),
+                  embed, cohort, top_k)
 
 
 def _card_datasets(checkpoint: str) -> list[str]:
@@ -206,7 +214,7 @@ def compare(systems: list[System], sets: list[TrialSet]) -> dict:
     for system in systems:
         for trial_set in sets:
             embeddings = system.embed(trial_set.dataset, trial_set.trials.rows, f"{system.name} on {trial_set.name}")
-            scores = trial_set.trials.scores(embeddings)
+            scores = trial_set.trials.scores(embeddings, cohort=system.cohort, top_k=system.top_k)
             results.setdefault(system.name, {})[trial_set.name] = verification_metrics(scores, trial_set.trials.labels)
     return results
 
@@ -236,7 +244,7 @@ def comparison_table(systems: list[System], sets: list[TrialSet], results: dict)
         lines.append("| " + " | ".join(cells) + " |")
     caption = (
         "EER (%) / minDCF (p_target 0.01) of each system on the same trials (target / non-target counts in the header), "
-        "cosine scoring. Pair trials are between recordings of TTS voices never used in zoo's training (espeak-ng en-029, "
+        "cosine scoring (s-norm where a system's line below says so). Pair trials are between recordings of TTS voices never used in zoo's training (espeak-ng en-029, "
         "flite rms); B->D trials enroll each speaker on its period-B recordings and test every period-D recording "
         "(the CryCeleb protocol). The zoo corpora are synthetic (TTS speech, source-filter cries); resemblyzer was trained "
         "on recorded speech, so these sets are out of its domain as much as real recordings are out of ours."

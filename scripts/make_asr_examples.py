@@ -33,11 +33,9 @@ MAX_TOTAL_BYTES = 600_000
 
 
 def display_name(row: dict) -> str:
-    """A short readable label: 'espeak-ng en-029 f4 (female)', 'flite rms d0.89 f115 (male)'."""
-    if row["engine"] == "flite":
-        detail = row["speaker_id"].removeprefix(f"flite_{row['voice']}_").replace("_", " ")
-        return f"flite {row['voice']} {detail} ({row['gender']})"
-    return f"espeak-ng {row['voice']} {row['variant']} ({row['gender']})"
+    """A short readable label from the speaker id: 'espeak-ng en-029 f4 p55 (female)', 'flite rms f111 (male)'."""
+    detail = row["speaker_id"].removeprefix(f"{row['engine']}_{row['voice']}_").replace("_", " ")
+    return f"{'espeak-ng' if row['engine'] == 'espeak' else row['engine']} {row['voice']} {detail} ({row['gender']})"
 
 
 def pick_speakers(rows: list[dict]) -> list[str]:

@@ -38,11 +38,11 @@ MAX_TOTAL_BYTES = 1_500_000
 
 
 def display_name(row: dict) -> str:
-    """A short readable name: 'en-029 Alicia (espeak)', 'rms d0.89 f115 (flite)'."""
+    """A short readable name from the speaker id: 'en-029 Alicia p25 f (espeak)', 'rms f111 (flite)'."""
+    detail = row["speaker_id"].removeprefix(f"{row['engine']}_{row['voice']}_").replace("_", " ")
     if row["engine"] == "flite":
-        detail = row["speaker_id"].removeprefix(f"flite_{row['voice']}_").replace("_", " ")
         return f"{row['voice']} {detail} (flite)"
-    return f"{row['voice']} {row['variant']} {row['gender'][0]} (espeak)"
+    return f"{row['voice']} {detail} {row['gender'][0]} (espeak)"
 
 
 def file_stem(row: dict) -> str:
@@ -50,13 +50,17 @@ def file_stem(row: dict) -> str:
 
 
 def pick_voices(rows: list[dict]) -> list[str]:
-    """NUM_VOICES unseen-voice speakers, evenly spaced through each engine's sorted speaker ids."""
+    """NUM_VOICES unseen-voice speakers, evenly spaced through each engine's sorted speaker ids: an equal share per
+    engine, and what an engine with fewer speakers cannot give taken from the others."""
+    by_engine = {engine: sorted({row["speaker_id"] for row in rows if row["engine"] == engine})
+                 for engine in sorted({row["engine"] for row in rows})}
+    quota = {engine: 0 for engine in by_engine}
+    while sum(quota.values()) < min(NUM_VOICES, sum(map(len, by_engine.values()))):
+        open_engines = [e for e in by_engine if quota[e] < len(by_engine[e])]
+        quota[min(open_engines, key=lambda e: quota[e])] += 1  # the engine with the fewest so far, in sorted order
     chosen = []
-    engines = sorted({row["engine"] for row in rows})
-    per_engine = NUM_VOICES // len(engines)
-    for engine in engines:
-        speakers = sorted({row["speaker_id"] for row in rows if row["engine"] == engine})
-        positions = np.linspace(0, len(speakers) - 1, min(per_engine, len(speakers))).round().astype(int)
+    for engine, speakers in by_engine.items():
+        positions = np.linspace(0, len(speakers) - 1, quota[engine]).round().astype(int)
         chosen += [speakers[i] for i in dict.fromkeys(positions.tolist())]
     return chosen
 
@@ -108,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*(test[c] for c in columns), strict=True)]
     index_of = {row["id"]: i for i, row in enumerate(rows)}
     rows = [row for row in rows if row["unseen_voice"]]
-    voices = [v for v in pick_voices(rows) if len(utterances(rows, v)) >= 3]
+    enough = {row["speaker_id"] for row in rows if len(utterances(rows, row["speaker_id"])) >= 3}
+    voices = pick_voices([row for row in rows if row["speaker_id"] in enough])
     if len(voices) < CONVERSATION_SPEAKERS:
         print(f"make_speaker_examples: only {len(voices)} unseen voices with 3 utterances of "
               f"{MIN_SECONDS}-{MAX_SECONDS} s in {args.corpus!r}; need {CONVERSATION_SPEAKERS}", file=sys.stderr)

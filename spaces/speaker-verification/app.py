@@ -26,14 +26,15 @@ from transformers import pipeline
 import zoo  # registers the zoo models and the speaker-embedding / speaker-diarization pipelines
 from zoo.metrics import det_curve, eer, min_dcf
 from zoo.speaker.pipeline_speaker import explain_score
+from zoo.speaker.score_norm import score_unit, verification_scores
 
 # ---- constants ----------------------------------------------------------------------------------------------
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]  # the zoo checkout when run from it; on a Hub Space nothing is there and the Hub id is used
 
 TITLE = "Speaker verification"
-HUB_MODEL = "zoo-models/ecapa-tdnn-zoo-16k"
-LOCAL_MODEL = REPO_ROOT / "checkpoints" / "ecapa-tdnn-zoo-16k"
+HUB_MODEL = "zoo-models/ecapa-tdnn-zoo-16k-stage2"
+LOCAL_MODEL = REPO_ROOT / "checkpoints" / "ecapa-tdnn-zoo-16k-stage2"
 # ZOO_SPEAKER_MODEL (a folder or a Hub id) overrides both, e.g. a tiny random checkpoint in tests
 MODEL = os.environ.get("ZOO_SPEAKER_MODEL") or (str(LOCAL_MODEL) if LOCAL_MODEL.is_dir() else HUB_MODEL)
 # the Diarization tab embeds its windows with MODEL unless ZOO_DIARIZATION_MODEL names another checkpoint
@@ -41,7 +42,7 @@ DIARIZATION_MODEL = os.environ.get("ZOO_DIARIZATION_MODEL") or MODEL
 
 # Leaderboard rows: every shipped speaker checkpoint found in checkpoints/ (else the Space's model);
 # ZOO_SPEAKER_LEADERBOARD="folder_or_id,folder_or_id" overrides
-SHIPPED_MODELS = ("ecapa-tdnn-zoo-16k", "xvector-zoo-16k")
+SHIPPED_MODELS = ("ecapa-tdnn-zoo-16k-stage2", "ecapa-tdnn-zoo-16k", "xvector-zoo-16k")
 if os.environ.get("ZOO_SPEAKER_LEADERBOARD"):
     LEADERBOARD_MODELS = [m.strip() for m in os.environ["ZOO_SPEAKER_LEADERBOARD"].split(",") if m.strip()]
 else:
@@ -105,7 +106,8 @@ def embedder():
 
 
 def model_threshold() -> float | None:
-    """The model's decision threshold (cosine), calibrated at the validation EER; None when uncalibrated."""
+    """The model's decision threshold (a cosine, or an s-norm score), calibrated at the validation EER; None when
+    uncalibrated."""
     threshold = getattr(embedder().model.config, "threshold", None)
     return None if threshold is None else float(threshold)
 
@@ -271,7 +273,12 @@ def verify(path: str | None, enrolled: dict | None):
         )
     rate = int(embedder().model.config.sampling_rate)
     test = embed([read_input(path, rate, "test clip")])[0]
-    scores = {name: float(np.clip(centroid(entry["embeddings"]) @ test, -1.0, 1.0)) for name, entry in enrolled.items()}
+    model = embedder().model
+    names = list(enrolled)
+    centroids = np.stack([centroid(enrolled[name]["embeddings"]) for name in names])
+    values = verification_scores(model, centroids, np.repeat(test[None], len(names), axis=0))
+    scores = {name: float(value) for name, value in zip(names, values)}
+    unit = score_unit(model)
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     threshold = model_threshold()
     best, score = ranked[0]
@@ -282,12 +289,18 @@ def verify(path: str | None, enrolled: dict | None):
             "with `zoo eval CHECKPOINT`, which sets the threshold at the validation equal-error-rate point."
         )
     elif score >= threshold:
-        lines.append(f"**Accepted as {best}.** {explain_score(score, threshold)}")
+        lines.append(f"**Accepted as {best}.** {explain_score(score, threshold, unit=unit)}")
     else:
-        lines.append(f"**Not any enrolled speaker.** {explain_score(score, threshold)}")
+        lines.append(f"**Not any enrolled speaker.** {explain_score(score, threshold, unit=unit)}")
+    meaning = (
+        "The score is the cosine similarity of the two speaker embeddings (1 = identical voice print, around 0 = unrelated)."
+        if unit == "cosine" else
+        "The score is the cosine similarity of the two speaker embeddings in s-norm: how many standard deviations it "
+        "stands above the cosines each voice gets against the model's closest training speakers (around 0 = like an "
+        "unrelated voice)."
+    )
     lines.append(
-        "The score is the cosine similarity of the two speaker embeddings (1 = identical voice print, around 0 = "
-        "unrelated). The threshold is where false acceptances and false rejections were equally frequent on the "
+        meaning + " The threshold is where false acceptances and false rejections were equally frequent on the "
         "model's validation speakers (the equal error rate point)."
     )
     table = [[name, round(value, 3), decision(value, threshold)] for name, value in ranked]
@@ -335,7 +348,7 @@ def leaderboard() -> tuple[list[list], np.ndarray, str]:
         rate = int(pipe.model.config.sampling_rate)
         waveforms = [zoo.load_audio(path, sampling_rate=rate, name=Path(path).name) for path in paths]
         embeddings = np.stack(pipe(waveforms, sampling_rate=rate, batch_size=8))  # (clips, embedding_size)
-        scores = np.einsum("td,td->t", embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
+        scores = verification_scores(pipe.model, embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])  # the model's scoring
         rate_eer, _ = eer(scores, labels)
         fpr, fnr, _ = det_curve(scores, labels)
         curves[name] = (np.r_[0.0, fpr], np.r_[1.0, fnr])
@@ -396,7 +409,8 @@ def match_speakers(waveform: np.ndarray, rate: int, segments: list[dict], enroll
                 break
         if total < MIN_SECONDS:
             continue
-        scores = centroids @ embed([np.concatenate(pieces)])[0]
+        test = embed([np.concatenate(pieces)])[0]
+        scores = verification_scores(embedder().model, centroids, np.repeat(test[None], len(names), axis=0))
         best = int(np.argmax(scores))
         if scores[best] >= threshold:
             matches[speaker] = (names[best], float(scores[best]))

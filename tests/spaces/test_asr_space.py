@@ -372,10 +372,10 @@ def test_examples_script_helpers():
     spec = importlib.util.spec_from_file_location("make_asr_examples", REPO_ROOT / "scripts" / "make_asr_examples.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    espeak = {"engine": "espeak", "voice": "en-029", "variant": "f4", "gender": "female", "speaker_id": "espeak_en-029_f4_s145_p61"}
-    flite = {"engine": "flite", "voice": "rms", "variant": "", "gender": "male", "speaker_id": "flite_rms_d0.89_f115"}
-    assert script.display_name(espeak) == "espeak-ng en-029 f4 (female)"
-    assert script.display_name(flite) == "flite rms d0.89 f115 (male)"
+    espeak = {"engine": "espeak", "voice": "en-029", "variant": "f4", "gender": "female", "speaker_id": "espeak_en-029_f4_p55"}
+    flite = {"engine": "flite", "voice": "rms", "variant": "", "gender": "male", "speaker_id": "flite_rms_f111"}
+    assert script.display_name(espeak) == "espeak-ng en-029 f4 p55 (female)"
+    assert script.display_name(flite) == "flite rms f111 (male)"
     rows = [{"engine": e, "speaker_id": f"{e}_{i}"} for e in ("espeak", "flite") for i in range(7)]
     assert script.pick_speakers(rows) == ["espeak_0", "espeak_6", "flite_0", "flite_6"]
     utterances = [

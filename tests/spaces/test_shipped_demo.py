@@ -23,7 +23,7 @@ def test_shipped_checkpoints_are_in_the_repo():
         "convtasnet-zoo-2mix-8k", "convtasnet-zoo-2mix-8k-stage2", "convtasnet-zoo-2mix-8k-stage3", "convtasnet-zoo-2mix-8k-stage4",
         "sepformer-zoo-2mix-8k", "sepformer-zoo-2mix-8k-stage2",
         "dprnn-zoo-2mix-8k", "ctc-conformer-zoo-16k-stage2",
-        "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k", "ecapa-tdnn-zoo-16k", "xvector-zoo-16k",
+        "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k", "ecapa-tdnn-zoo-16k", "ecapa-tdnn-zoo-16k-stage2", "xvector-zoo-16k",
     ):
         folder = REPO_ROOT / "checkpoints" / name
         assert (folder / "model.safetensors").exists() and (folder / "README.md").exists(), folder

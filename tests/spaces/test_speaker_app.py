@@ -45,10 +45,10 @@ def clips(app) -> list[dict]:
 def test_constants(app, tiny_speaker_checkpoint, tiny_xvector_checkpoint):
     assert app.TITLE == "Speaker verification"
     assert app.MODEL == app.DIARIZATION_MODEL == str(tiny_speaker_checkpoint)
-    assert app.HUB_MODEL == "zoo-models/ecapa-tdnn-zoo-16k"
+    assert app.HUB_MODEL == "zoo-models/ecapa-tdnn-zoo-16k-stage2"
     assert app.LEADERBOARD_MODELS == [str(tiny_speaker_checkpoint), str(tiny_xvector_checkpoint)]
     assert app.MAX_SECONDS == 60 and app.MAX_CONVERSATION_SECONDS >= app.MAX_SECONDS
-    assert app.SHIPPED_MODELS == ("ecapa-tdnn-zoo-16k", "xvector-zoo-16k")
+    assert app.SHIPPED_MODELS == ("ecapa-tdnn-zoo-16k-stage2", "ecapa-tdnn-zoo-16k", "xvector-zoo-16k")
 
 
 def test_bundled_examples(app):
@@ -220,8 +220,8 @@ def test_diarize_the_bundled_conversation(app, clips):
     assert image.ndim == 3 and image.shape[-1] == 3
     assert {row[0] for row in table} == {"SPEAKER_00", "SPEAKER_01", "SPEAKER_02"}
     for speaker, match, start, end, duration in table:
-        assert match == "" and 0 <= start < end <= 14 and duration == pytest.approx(end - start, abs=0.011)
-    assert summary.startswith("3 speaker(s) in 13.6 s")
+        assert match == "" and 0 <= start < end <= 15 and duration == pytest.approx(end - start, abs=0.011)
+    assert summary.startswith("3 speaker(s) in 14.8 s")
     # with voices enrolled, each diarized speaker gets the enrolled name it matches at the threshold
     enrolled, _, _ = app.enroll_examples({})
     _, table, summary = app.diarize(app.CONVERSATION, "auto", enrolled)
@@ -257,13 +257,16 @@ def test_examples_script_helpers():
     spec = importlib.util.spec_from_file_location("make_speaker_examples", REPO_ROOT / "scripts" / "make_speaker_examples.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    espeak = {"engine": "espeak", "voice": "en-029", "variant": "Alicia", "gender": "female", "speaker_id": "espeak_en-029_Alicia_s180_p37"}
-    flite = {"engine": "flite", "voice": "rms", "variant": "", "gender": "male", "speaker_id": "flite_rms_d0.89_f115"}
-    assert script.display_name(espeak) == "en-029 Alicia f (espeak)"
-    assert script.display_name(flite) == "rms d0.89 f115 (flite)"
-    assert script.file_stem(flite) == "flite_rms_d089_f115"
+    espeak = {"engine": "espeak", "voice": "en-029", "variant": "Alicia", "gender": "female", "speaker_id": "espeak_en-029_Alicia_p25"}
+    flite = {"engine": "flite", "voice": "rms", "variant": "", "gender": "male", "speaker_id": "flite_rms_f111"}
+    assert script.display_name(espeak) == "en-029 Alicia p25 f (espeak)"
+    assert script.display_name(flite) == "rms f111 (flite)"
+    assert script.file_stem(flite) == "flite_rms_f111"
+    assert script.file_stem({"speaker_id": "flite_rms_d0.89_f115"}) == "flite_rms_d089_f115"  # ids of corpora before stop 12
     rows = [{"engine": e, "speaker_id": f"{e}_{i}"} for e in ("espeak", "flite") for i in range(9)]
     assert script.pick_voices(rows) == [f"espeak_{i}" for i in (0, 2, 4, 6, 8)] + [f"flite_{i}" for i in (0, 2, 4, 6, 8)]
+    few_flite = [row for row in rows if row["engine"] == "espeak" or row["speaker_id"] in {"flite_1", "flite_5", "flite_7"}]
+    assert script.pick_voices(few_flite) == [f"espeak_{i}" for i in (0, 1, 3, 4, 5, 7, 8)] + ["flite_1", "flite_5", "flite_7"]
     rate = script.SAMPLING_RATE
     turns = [(name, np.ones(rate, dtype=np.float32)) for name in ("A", "B", "C", "B", "A")]
     mixed, segments = script.conversation(turns)
@@ -282,7 +285,7 @@ def test_space_readme_header_and_requirements():
     header = yaml.safe_load(readme.split("---\n")[1])
     assert header["sdk"] == "gradio" and header["app_file"] == "app.py" and header["pinned"] is False
     assert header["sdk_version"] == gr.__version__, "bump sdk_version in spaces/speaker-verification/README.md"
-    assert header["models"] == ["zoo-models/ecapa-tdnn-zoo-16k", "zoo-models/xvector-zoo-16k"]
+    assert header["models"] == ["zoo-models/ecapa-tdnn-zoo-16k-stage2", "zoo-models/ecapa-tdnn-zoo-16k", "zoo-models/xvector-zoo-16k"]
     assert header["license"] == "apache-2.0"
     assert len(header["short_description"]) <= 60  # the Hub's limit
     for key in ("title", "emoji", "colorFrom", "colorTo"):

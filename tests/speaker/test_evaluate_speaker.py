@@ -276,6 +276,48 @@ def test_zoo_eval_measures_calibrates_plots_and_writes_the_card(checkpoint, spee
     assert "calibrated by `zoo eval`" in (checkpoint / "README.md").read_text()
 
 
+def test_zoo_eval_s_norm_scores_calibrates_and_writes_the_scoring(speech_corpus, tmp_path, capsys):
+    import torch
+
+    from zoo.evaluate import main
+    from zoo.hub import save_checkpoint
+    from zoo.speaker.ecapa_tdnn.configuration_ecapa_tdnn import EcapaTdnnConfig
+    from zoo.speaker.ecapa_tdnn.modeling_ecapa_tdnn import EcapaTdnnForSpeakerEmbedding
+    from zoo.speaker.feature_extraction_speaker import SpeakerFeatureExtractor
+    from zoo.speaker.score_norm import cohort_of
+
+    torch.manual_seed(0)
+    config = EcapaTdnnConfig(channels=[16, 16, 16, 16, 48], attention_channels=8, embedding_size=16, num_labels=5, threshold=0.3)
+    recipe = {"name": "tiny-ecapa", "task": "speaker-embedding", "model": {"type": "ecapa_tdnn"},
+              "data": {"corpus": str(speech_corpus), "sampling_rate": RATE}}
+    folder = save_checkpoint(EcapaTdnnForSpeakerEmbedding(config).eval(), tmp_path / "tiny", feature_extractor=SpeakerFeatureExtractor(),
+                             task="speaker-embedding", recipe=recipe, datasets=[str(speech_corpus)])
+    assert main([str(folder), "--score-norm", "s-norm", "--score-norm-top-k", "3", "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    printed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["dataset"] for r in printed][0] == f"{speech_corpus} (validation speakers, s-norm top 3)"
+    written = json.loads((folder / "config.json").read_text())
+    assert written["score_norm"] == "s-norm" and written["score_norm_top_k"] == 3 and written["threshold"] != 0.3
+    assert "calibrated by `zoo eval`" in out  # a scoring change recalibrates: the threshold's units changed
+
+    # the threshold is the validation EER point of the s-norm scores
+    model, fe = ev.load_speaker_model(str(folder))
+    from zoo.data.hub import load_corpus
+
+    validation = load_corpus(str(speech_corpus), split="validation")
+    trials = pair_trials(validation["speaker_id"])
+    embeddings = ev.compute_embeddings(model, fe, validation, progress=False)
+    scores = trials.scores(embeddings, cohort=cohort_of(model), top_k=3)
+    assert not np.allclose(scores, trials.scores(embeddings))
+    assert written["threshold"] == pytest.approx(ev.eer(scores, trials.labels)[1], abs=1e-5)
+    assert "s-norm score **" in (folder / "README.md").read_text()
+
+    # back to cosine: recalibrated again, in [-1, 1]
+    assert main([str(folder), "--score-norm", "cosine", "--max-trials", "20"]) == 0
+    written = json.loads((folder / "config.json").read_text())
+    assert written["score_norm"] is None and -1 <= written["threshold"] <= 1
+
+
 def test_zoo_eval_no_card_changes_nothing(checkpoint, capsys):
     from zoo.evaluate import main
 

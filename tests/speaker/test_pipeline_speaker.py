@@ -140,8 +140,8 @@ def test_xvector_model_and_auto_class(uncalibrated):
 def test_same_clip_is_the_same_speaker(verifier):
     clip = _clips()[0]
     out = verifier((clip, clip), sampling_rate=16000)
-    assert set(out) == {"score", "threshold", "same_speaker", "meaning"}
-    assert out["score"] == pytest.approx(1.0, abs=1e-5) and out["threshold"] == 0.5 and out["same_speaker"] is True
+    assert set(out) == {"score", "cosine", "threshold", "same_speaker", "meaning"}
+    assert out["score"] == out["cosine"] == pytest.approx(1.0, abs=1e-5) and out["threshold"] == 0.5 and out["same_speaker"] is True
     assert "above the threshold 0.50" in out["meaning"] and "same speaker" in out["meaning"]
 
 
@@ -218,3 +218,46 @@ def test_bad_test_clip_is_named(verifier):
         verifier((a, np.zeros(0, dtype=np.float32)), sampling_rate=16000)
     with pytest.raises(AudioError, match="enrollment clip 1 contains"):
         verifier({"enrollment": [a, np.full(4000, np.inf, dtype=np.float32)], "test": a}, sampling_rate=16000)
+
+
+# --- s-norm scoring ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snorm_model(tmp_path_factory):
+    torch.manual_seed(2)
+    config = EcapaTdnnConfig(threshold=2.5, score_norm="s-norm", score_norm_top_k=4, num_labels=6, **TINY_ECAPA)
+    return _save(EcapaTdnnForSpeakerEmbedding(config), tmp_path_factory.mktemp("ecapa-snorm"))
+
+
+def test_s_norm_verifier_scores_against_the_classifier_cohort(snorm_model):
+    from zoo.speaker.score_norm import cohort_statistics, s_norm
+
+    verifier = pipeline("speaker-verification", model=snorm_model)
+    embedder = pipeline("speaker-embedding", model=snorm_model)
+    a, b, _ = _clips()
+    out = verifier(a, b, sampling_rate=16000)
+    ea, eb = (np.asarray(embedder(x, sampling_rate=16000), dtype=np.float64)[None] for x in (a, b))
+    assert out["cosine"] == pytest.approx(float(ea[0] @ eb[0]), abs=1e-5)
+    weight = verifier.model.classifier.weight.detach().double().numpy()
+    cohort = weight / np.linalg.norm(weight, axis=1, keepdims=True)
+    expected = s_norm(np.array([out["cosine"]]), cohort_statistics(ea, cohort, 4), cohort_statistics(eb, cohort, 4))[0]
+    assert out["score"] == pytest.approx(expected, rel=1e-4) and out["score"] != pytest.approx(out["cosine"])
+    assert out["threshold"] == 2.5 and out["same_speaker"] is (out["score"] >= 2.5)
+    assert verifier(a, b, sampling_rate=16000, threshold=-50.0)["same_speaker"] is True  # s-norm units, not [-1, 1]
+
+
+def test_s_norm_config_is_checked():
+    with pytest.raises(ValueError, match="score_norm='z-norm'"):
+        EcapaTdnnConfig(score_norm="z-norm", **TINY_ECAPA)
+    with pytest.raises(ValueError, match="cosine score in \\[-1, 1\\]"):
+        EcapaTdnnConfig(threshold=3.0, **TINY_ECAPA)
+    assert EcapaTdnnConfig(threshold=3.0, score_norm="s-norm", **TINY_ECAPA).threshold == 3.0
+
+
+def test_s_norm_without_a_classifier_is_refused(tmp_path):
+    from zoo.speaker.score_norm import cohort_of
+
+    model = EcapaTdnnForSpeakerEmbedding(EcapaTdnnConfig(score_norm="s-norm", **TINY_ECAPA))
+    with pytest.raises(ValueError, match="classifier.*num_labels=0"):
+        cohort_of(model)

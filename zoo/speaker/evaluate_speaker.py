@@ -38,6 +38,7 @@ import yaml
 
 from ..metrics import det_curve, eer, min_dcf
 from ..hub import update_card_section
+from .score_norm import DEFAULT_TOP_K, SCORE_NORMS, cohort_of, cohort_statistics, s_norm
 
 TASK = "speaker-embedding"
 RESULT_TASK = "speaker-verification"  # the card's row title for EER / minDCF
@@ -84,8 +85,10 @@ class Trials:
         """`(target trials, non-target trials)`."""
         return int(self.labels.sum()), int((~self.labels).sum())
 
-    def scores(self, embeddings: np.ndarray, chunk: int = 262_144) -> np.ndarray:
-        """`(trials,)` cosine scores from `(rows, embedding_size)` embeddings indexed by dataset row.
+    def scores(self, embeddings: np.ndarray, chunk: int = 262_144, cohort: np.ndarray | None = None,
+               top_k: int = DEFAULT_TOP_K) -> np.ndarray:
+        """`(trials,)` cosine scores from `(rows, embedding_size)` embeddings indexed by dataset row; with a `cohort`
+        (`(speakers, dim)`, unit norm), their s-norm against it (`zoo.speaker.score_norm`, `top_k` closest speakers).
 
         An enrollment of several rows is the mean of their (normalised) embeddings, normalised again.
 
@@ -103,7 +106,11 @@ class Trials:
         for start in range(0, len(self.pairs), chunk):
             pairs = self.pairs[start : start + chunk]
             scores[start : start + chunk] = np.einsum("ij,ij->i", enroll[pairs[:, 0]], test[pairs[:, 1]])
-        return scores
+        if cohort is None:
+            return scores
+        (mu_e, sd_e), (mu_t, sd_t) = cohort_statistics(enroll, cohort, top_k), cohort_statistics(test, cohort, top_k)
+        e, t = self.pairs[:, 0], self.pairs[:, 1]
+        return s_norm(scores, (mu_e[e], sd_e[e]), (mu_t[t], sd_t[t]))
 
 
 def _speaker_array(speaker_ids, rows) -> tuple[np.ndarray, np.ndarray]:
@@ -483,11 +490,16 @@ def load_speaker_model(checkpoint: str):
     return model, feature_extractor
 
 
-def write_threshold(checkpoint, threshold: float) -> None:
-    """Set `threshold` in a checkpoint's config.json, leaving everything else as it is."""
+def write_threshold(checkpoint, threshold: float, score_norm: str | None = None, score_norm_top_k: int | None = None) -> None:
+    """Set `threshold` and the scoring it is in (`score_norm`, and `score_norm_top_k` for s-norm) in a checkpoint's
+    config.json, leaving everything else as it is."""
     path = Path(checkpoint) / "config.json"
     config = json.loads(path.read_text())
     config["threshold"] = round(float(threshold), 6)
+    if score_norm is not None or "score_norm" in config:
+        config["score_norm"] = score_norm
+    if score_norm_top_k is not None:
+        config["score_norm_top_k"] = int(score_norm_top_k)
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -499,7 +511,7 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
                      verification_corpora: tuple[str, ...] = (), verification_split: str = "test",
                      max_trials: int | None = None, batch_size: int = 16, max_seconds: float | None = None,
                      seed: int = 1234, recalibrate: bool = False, write_config: bool = True, plot: bool = True,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, score_norm: str | None = "config", score_norm_top_k: int | None = None) -> dict:
     """Evaluate a speaker-embedding checkpoint; see the module docstring.
 
     Args:
@@ -513,7 +525,11 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
         max_seconds: embed only the first seconds of each recording; None embeds them whole.
         seed: trial sampling seed (only used with `max_trials`).
         recalibrate: recompute the threshold even when the config already has one.
-        write_config: write a newly calibrated threshold into config.json; False only reports it.
+        write_config: write a newly calibrated threshold (and a changed `score_norm`) into config.json; False only
+            reports it.
+        score_norm: "config" scores as the checkpoint's `config.score_norm` says; None (cosine) or "s-norm" sets it
+            for this evaluation, and a change recalibrates the threshold (its units change with it).
+        score_norm_top_k: cohort speakers per s-norm statistic; None keeps `config.score_norm_top_k` (default 200).
         plot: write `det_curve.png` into the checkpoint.
         progress: show progress bars.
 
@@ -523,6 +539,19 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     """
     model, feature_extractor = load_speaker_model(checkpoint)
     rate = int(feature_extractor.sampling_rate)
+    norm_changed = score_norm != "config" and score_norm != getattr(model.config, "score_norm", None)
+    if score_norm != "config":
+        if score_norm not in SCORE_NORMS:
+            raise ValueError(f"score_norm={score_norm!r}; use one of {SCORE_NORMS}")
+        model.config.score_norm = score_norm
+    if score_norm_top_k is not None:
+        norm_changed = norm_changed or score_norm_top_k != getattr(model.config, "score_norm_top_k", DEFAULT_TOP_K)
+        model.config.score_norm_top_k = int(score_norm_top_k)
+    cohort = cohort_of(model)  # None: cosine scores
+    top_k = int(getattr(model.config, "score_norm_top_k", DEFAULT_TOP_K))
+    suffix = f", s-norm top {top_k}" if cohort is not None else ""  # result names: cosine and s-norm rows coexist
+    if norm_changed:
+        recalibrate = True
     recipe_path = Path(checkpoint) / "recipe.yaml"
     recipe = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
     corpus = corpus or (recipe.get("data") or {}).get("corpus")
@@ -540,14 +569,15 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     source = "already in config.json (set by training or an earlier `zoo eval`; `--recalibrate` recomputes it)"
     validation = load_split(corpus, "validation", rate)
     trials = pair_trials(validation["speaker_id"], max_trials=max_trials, seed=seed, name="validation speakers")
-    scores = trials.scores(embed(validation, trials.rows, "validation"))
+    scores = trials.scores(embed(validation, trials.rows, "validation"), cohort=cohort, top_k=top_k)
     validation_row = (trials, scores, corpus, "validation")
     validation_threshold = eer(scores, trials.labels)[1]
     if threshold is None or recalibrate:
         threshold = validation_threshold
         source = "calibrated by `zoo eval` at the EER point of the validation split"
         if write_config:
-            write_threshold(checkpoint, threshold)
+            write_threshold(checkpoint, threshold, score_norm=getattr(model.config, "score_norm", None),
+                            score_norm_top_k=top_k if cohort is not None else None)
         else:
             source += " (not written: --no-card)"
     elif abs(validation_threshold - threshold) > 1e-4:
@@ -562,13 +592,14 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     if unseen_rows is not None and len(unseen_rows) and len(set(np.asarray(test["speaker_id"])[unseen_rows])) >= 2:
         test_trials.append(pair_trials(test["speaker_id"], unseen_rows, max_trials=max_trials, seed=seed, name="unseen voices"))
         test_trials += unseen_voice_trials(test, unseen_rows, max_trials, seed)
-    sets += [(trials, trials.scores(embeddings), corpus, split) for trials in test_trials]
+    sets += [(trials, trials.scores(embeddings, cohort=cohort, top_k=top_k), corpus, split) for trials in test_trials]
 
     # 3. CryCeleb B->D trials on every verification corpus
     for other in verification_corpora:
         dataset, used = period_split(other, verification_split, rate)
         trials = period_trials(dataset["speaker_id"], dataset["period"], name="B->D")
-        sets.append((trials, trials.scores(embed(dataset, trials.rows, f"{Path(other).name} {used}")), other, used))
+        sets.append((trials, trials.scores(embed(dataset, trials.rows, f"{Path(other).name} {used}"), cohort=cohort, top_k=top_k),
+                     other, used))
 
     # 4. metrics, results, DET plot, markdown
     rows, results = [], []
@@ -576,7 +607,7 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
         metrics = verification_metrics(scores, trials.labels, threshold)
         protocol = "CryCeleb protocol: B enrollment, D tests" if trials.name == "B->D" else f"all pairs, {trials.name}" if max_trials is None else f"sampled pairs, {trials.name}"
         # one name per trial set whatever the sampling, so a later `zoo eval` replaces its card results
-        dataset_name = f"{used_corpus} ({'CryCeleb B->D trials' if trials.name == 'B->D' else trials.name})"
+        dataset_name = f"{used_corpus} ({'CryCeleb B->D trials' if trials.name == 'B->D' else trials.name}{suffix})"
         row = {"trials": trials.name, "corpus": str(used_corpus), "split": used_split, "protocol": protocol, **metrics,
                "recordings": len(trials.rows), "speakers": len(set(trials.enrollment_speakers))}
         rows.append(row)
@@ -587,8 +618,8 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     if plot:
         det_plot = plot_det({f"{Path(r['corpus']).name} {r['split']}, {r['trials']}": (s, t.labels)
                              for r, (t, s, _, _) in zip(rows, [validation_row] + sets)},
-                            Path(checkpoint) / DET_PLOT, title=f"{name}: DET curves (cosine scoring)")
-    markdown = results_markdown(rows, threshold, source, det_plot is not None, max_trials)
+                            Path(checkpoint) / DET_PLOT, title=f"{name}: DET curves ({'cosine' if cohort is None else 's-norm'} scoring)")
+    markdown = results_markdown(rows, threshold, source, det_plot is not None, max_trials, top_k if cohort is not None else None)
     return {"results": results, "rows": rows, "threshold": threshold, "threshold_source": source, "markdown": markdown,
             "det_plot": det_plot}
 
@@ -609,11 +640,17 @@ def unseen_voice_trials(test, unseen_rows: np.ndarray, max_trials: int | None, s
     return trials
 
 
-def results_markdown(rows: list[dict], threshold: float | None, source: str, det_plot: bool, max_trials: int | None) -> str:
-    """The card's speaker verification section: a table of every trial set, the threshold, what the data is."""
+def results_markdown(rows: list[dict], threshold: float | None, source: str, det_plot: bool, max_trials: int | None,
+                     top_k: int | None = None) -> str:
+    """The card's speaker verification section: a table of every trial set, the threshold, what the data is;
+    `top_k` says the scores are s-norm against that many closest training speakers (None: cosine)."""
     lines = ["### Speaker verification", ""]
+    scoring = ("Cosine scoring of the L2-normalised embeddings. " if top_k is None else
+               f"Scores: the cosine of the L2-normalised embeddings in s-norm (each side's cosine to its {top_k} closest "
+               "training speakers, the classifier's rows, sets the mean and spread it is normalised by; "
+               "`zoo.speaker.score_norm`). ")
     lines.append(
-        "Cosine scoring of the L2-normalised embeddings. Pair trials: "
+        scoring + "Pair trials: "
         + ("every pair" if max_trials is None else f"about {max_trials} sampled pairs (half target where possible)")
         + " of recordings of the split, target when both are the same speaker; the test split's speakers never occur in "
         "training, and *unseen voices* are TTS voices never used in training (espeak-ng en-029, flite rms). "
@@ -622,7 +659,8 @@ def results_markdown(rows: list[dict], threshold: float | None, source: str, det
     )
     lines.append("")
     if threshold is not None:
-        lines.append(f"Decision threshold (`threshold` in config.json): cosine **{threshold:.4f}**, {source}; the last "
+        lines.append(f"Decision threshold (`threshold` in config.json): {'cosine' if top_k is None else 's-norm score'} "
+                     f"**{threshold:.4f}**, {source}; the last "
                      "column gives the error rates a verifier using it makes.")
         lines.append("")
     header = ["Trials", "Corpus", "Split", "Speakers", "Recordings", "Target / non-target trials", "EER (%)", "minDCF"]
@@ -667,6 +705,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, help="embed only the first seconds of each recording (default: all)")
     parser.add_argument("--seed", type=int, default=1234, help="trial sampling seed, with --max-trials (default: 1234)")
     parser.add_argument("--recalibrate", action="store_true", help="recompute the decision threshold even if training set one")
+    parser.add_argument("--score-norm", choices=["cosine", "s-norm"],
+                        help="score trials by the cosine, or by its s-norm against the training speakers (the classifier's "
+                        "rows); a change from the checkpoint's config.score_norm recalibrates the threshold and, without "
+                        "--no-card, writes both into config.json (default: as the checkpoint says)")
+    parser.add_argument("--score-norm-top-k", type=int, help="cohort speakers per s-norm statistic (default: the config's, 200)")
     parser.add_argument("--no-card", action="store_true",
                         help="print the results only: no card, no DET plot, and config.json's threshold left as it is")
     args = parser.parse_args(argv)
@@ -677,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         str(checkpoint), corpus=args.corpus, split=args.split, verification_corpora=tuple(args.verification_corpus),
         verification_split=args.verification_split, max_trials=args.max_trials, batch_size=args.batch_size,
         max_seconds=args.max_seconds, seed=args.seed, recalibrate=args.recalibrate, write_config=not args.no_card,
-        plot=not args.no_card,
+        plot=not args.no_card, score_norm={None: "config", "cosine": None, "s-norm": "s-norm"}[args.score_norm],
+        score_norm_top_k=args.score_norm_top_k,
     )
     for result in evaluation["results"]:
         print(json.dumps(result))

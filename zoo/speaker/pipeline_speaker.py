@@ -34,9 +34,11 @@ import torch
 from transformers.pipelines.base import ChunkPipeline, Pipeline
 
 from ..audio import AudioError, load_audio_native, resample
+from .score_norm import score_unit, verification_scores
 
-# a score this far (cosine) from the threshold counts as "close to it" in the `meaning` sentence
+# a score this far from the threshold counts as "close to it" in the `meaning` sentence, per score unit
 BORDERLINE_MARGIN = 0.05
+BORDERLINE_MARGINS = {"cosine": BORDERLINE_MARGIN, "s-norm": 0.5}
 
 
 class _SpeakerPipelineMixin:
@@ -132,18 +134,20 @@ def parse_trial(inputs: Any) -> tuple[list, Any]:
     )
 
 
-def explain_score(score: float, threshold: float, source: str = "the model's calibrated threshold") -> str:
-    """One sentence on what a cosine score means against the decision threshold.
+def explain_score(score: float, threshold: float, source: str = "the model's calibrated threshold", unit: str = "cosine") -> str:
+    """One sentence on what a score (a cosine, or an s-norm score when `unit` is "s-norm") means against the threshold.
 
     >>> explain_score(0.71, 0.45)
     "Score 0.71 is well above the threshold 0.45 (the model's calibrated threshold): very likely the same speaker."
+    >>> explain_score(4.2, 4.0, unit="s-norm")
+    "Score 4.20 is just above the threshold 4.00 (the model's calibrated threshold): probably the same speaker, but close to the decision boundary."
     """
-    margin = score - threshold
-    if margin >= BORDERLINE_MARGIN:
+    margin, close = score - threshold, BORDERLINE_MARGINS[unit]
+    if margin >= close:
         where, verdict = "well above", "very likely the same speaker"
     elif margin >= 0:
         where, verdict = "just above", "probably the same speaker, but close to the decision boundary"
-    elif margin > -BORDERLINE_MARGIN:
+    elif margin > -close:
         where, verdict = "just below", "probably different speakers, but close to the decision boundary"
     else:
         where, verdict = "well below", "very likely different speakers"
@@ -158,14 +162,17 @@ class SpeakerVerificationPipeline(_SpeakerPipelineMixin, ChunkPipeline):
     (the enrollment embedding is the mean of the clips' embeddings, re-normalised), or a list of such trials. Clips
     are anything the speaker-embedding pipeline takes. Returns per trial a dict:
 
-    - `score`: cosine similarity of the enrollment and test embeddings, in [-1, 1];
+    - `score`: cosine similarity of the enrollment and test embeddings, in [-1, 1]; for a checkpoint with
+      `config.score_norm="s-norm"`, that cosine normalised against the training speakers (`zoo.speaker.score_norm`:
+      impostor standard deviations, around 0 for unrelated voices);
+    - `cosine`: the raw cosine, whatever the scoring;
     - `threshold`: the decision threshold used (`threshold=`, else the model's `config.threshold`, calibrated at
       the validation equal-error-rate point when the checkpoint was trained or evaluated);
     - `same_speaker`: `score >= threshold`;
     - `meaning`: a sentence putting the score in words.
 
     Args (call, also accepted when the pipeline is built):
-        threshold: override the model's decision threshold (a cosine score).
+        threshold: override the model's decision threshold (in the model's score units: a cosine, or s-norm).
         sampling_rate: rate of array inputs, in Hz.
 
     A model without a calibrated threshold and no `threshold=` raises a ValueError: there is no decision to make.
@@ -186,8 +193,11 @@ class SpeakerVerificationPipeline(_SpeakerPipelineMixin, ChunkPipeline):
     def _sanitize_parameters(self, sampling_rate=None, threshold=None, **kwargs):
         if kwargs:
             raise TypeError(f"speaker-verification got unexpected arguments {sorted(kwargs)}")
-        if threshold is not None and not (isinstance(threshold, (int, float)) and -1.0 <= float(threshold) <= 1.0):
-            raise ValueError(f"threshold={threshold!r} must be a cosine score in [-1, 1]")
+        if threshold is not None:
+            if score_unit(self.model) == "cosine" and not (isinstance(threshold, (int, float)) and -1.0 <= float(threshold) <= 1.0):
+                raise ValueError(f"threshold={threshold!r} must be a cosine score in [-1, 1]")
+            if not (isinstance(threshold, (int, float)) and np.isfinite(threshold)):
+                raise ValueError(f"threshold={threshold!r} must be a finite s-norm score (this model scores in s-norm units)")
         # only what was given: a None here would override a threshold= given when the pipeline was built
         preprocess = {k: v for k, v in (("threshold", threshold), ("sampling_rate", sampling_rate)) if v is not None}
         return preprocess, {}, ({"threshold": threshold} if threshold is not None else {})
@@ -199,7 +209,7 @@ class SpeakerVerificationPipeline(_SpeakerPipelineMixin, ChunkPipeline):
         if calibrated is None:
             raise ValueError(
                 f"this {self.model.config.model_type} model has no calibrated decision threshold (config.threshold is None); "
-                "pass threshold=<cosine score>, or calibrate the checkpoint with `zoo eval CHECKPOINT` (it writes the "
+                f"pass threshold=<{score_unit(self.model)} score>, or calibrate the checkpoint with `zoo eval CHECKPOINT` (it writes the "
                 "validation equal-error-rate threshold into config.json). For raw scores use pipeline('speaker-embedding')"
             )
         return float(calibrated), "the model's calibrated threshold"
@@ -221,5 +231,7 @@ class SpeakerVerificationPipeline(_SpeakerPipelineMixin, ChunkPipeline):
         enrollment = embeddings[[i for i, role in enumerate(roles) if role == "enrollment"]].mean(0)
         enrollment = torch.nn.functional.normalize(enrollment, dim=-1)
         test = embeddings[roles.index("test")]
-        score = float(torch.clamp(enrollment @ test, -1.0, 1.0))
-        return {"score": score, "threshold": threshold, "same_speaker": score >= threshold, "meaning": explain_score(score, threshold, source)}
+        cosine = float(torch.clamp(enrollment @ test, -1.0, 1.0))
+        score = float(verification_scores(self.model, enrollment.numpy()[None], test.numpy()[None])[0])
+        return {"score": score, "cosine": cosine, "threshold": threshold, "same_speaker": score >= threshold,
+                "meaning": explain_score(score, threshold, source, unit=score_unit(self.model))}
