@@ -33,6 +33,8 @@ class EcapaTdnnConfig(PretrainedConfig):
         score_norm: None scores a trial by the cosine of its embeddings; "s-norm" normalises that cosine against the
             training speakers (the classifier's rows, so it needs `num_labels` > 0): see `zoo.speaker.score_norm`.
         score_norm_top_k: closest cohort speakers whose scores set each side's s-norm statistics.
+        cosine_threshold: with s-norm, the raw-cosine validation EER point too, for what compares raw cosines
+            (the diarization pipeline's clustering); None otherwise.
 
     >>> EcapaTdnnConfig(channels=[16, 16, 16, 16, 48], attention_channels=8, se_channels=8, embedding_size=16).num_labels
     0
@@ -60,6 +62,7 @@ class EcapaTdnnConfig(PretrainedConfig):
         threshold: Optional[float] = None,
         score_norm: Optional[str] = None,
         score_norm_top_k: int = 200,
+        cosine_threshold: Optional[float] = None,
         **kwargs,
     ):
         channels = list(channels) if channels is not None else [256, 256, 256, 256, 768]
@@ -98,6 +101,7 @@ class EcapaTdnnConfig(PretrainedConfig):
         self.threshold = None if threshold is None else float(threshold)
         self.score_norm = score_norm
         self.score_norm_top_k = int(score_norm_top_k)
+        self.cosine_threshold = None if cosine_threshold is None else float(cosine_threshold)
         if kwargs.get("id2label") is None:  # the speaker ids, when given, fix the number of classes
             kwargs["num_labels"] = num_labels
         super().__init__(**kwargs)

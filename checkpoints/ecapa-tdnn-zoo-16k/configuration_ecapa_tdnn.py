@@ -27,8 +27,14 @@ class EcapaTdnnConfig(PretrainedConfig):
             (an embedding-only model). Set from `id2label` (speaker ids) when given.
         aam_margin: additive angular margin (radians) of the training loss.
         aam_scale: scale of the cosine logits.
-        threshold: cosine-score decision threshold for verification ("same speaker" when the score is at or
-            above it), calibrated at the validation equal-error-rate point by training; None when uncalibrated.
+        threshold: decision threshold for verification ("same speaker" when the score is at or above it),
+            calibrated at the validation equal-error-rate point by training or `zoo eval`; None when uncalibrated.
+            A cosine in [-1, 1], or in s-norm units when `score_norm` is "s-norm".
+        score_norm: None scores a trial by the cosine of its embeddings; "s-norm" normalises that cosine against the
+            training speakers (the classifier's rows, so it needs `num_labels` > 0): see `zoo.speaker.score_norm`.
+        score_norm_top_k: closest cohort speakers whose scores set each side's s-norm statistics.
+        cosine_threshold: with s-norm, the raw-cosine validation EER point too, for what compares raw cosines
+            (the diarization pipeline's clustering); None otherwise.
 
     >>> EcapaTdnnConfig(channels=[16, 16, 16, 16, 48], attention_channels=8, se_channels=8, embedding_size=16).num_labels
     0
@@ -54,6 +60,9 @@ class EcapaTdnnConfig(PretrainedConfig):
         aam_margin: float = 0.2,
         aam_scale: float = 30.0,
         threshold: Optional[float] = None,
+        score_norm: Optional[str] = None,
+        score_norm_top_k: int = 200,
+        cosine_threshold: Optional[float] = None,
         **kwargs,
     ):
         channels = list(channels) if channels is not None else [256, 256, 256, 256, 768]
@@ -71,7 +80,11 @@ class EcapaTdnnConfig(PretrainedConfig):
                 raise ValueError(f"res2net_scale={res2net_scale} must divide every SE-Res2Net block's channels, got {size}")
         if any(k < 1 or k % 2 == 0 for k in kernel_sizes):
             raise ValueError(f"kernel_sizes must be odd and >= 1 (convolutions are centred), got {kernel_sizes}")
-        if threshold is not None and not -1.0 <= float(threshold) <= 1.0:
+        if score_norm not in (None, "s-norm"):
+            raise ValueError(f"score_norm={score_norm!r}; use None (cosine scores) or 's-norm'")
+        if score_norm is not None and score_norm_top_k < 2:
+            raise ValueError(f"score_norm_top_k={score_norm_top_k} must be at least 2")
+        if score_norm is None and threshold is not None and not -1.0 <= float(threshold) <= 1.0:
             raise ValueError(f"threshold is a cosine score in [-1, 1], got {threshold}")
         self.sampling_rate = sampling_rate
         self.num_mel_bins = num_mel_bins
@@ -86,6 +99,9 @@ class EcapaTdnnConfig(PretrainedConfig):
         self.aam_margin = aam_margin
         self.aam_scale = aam_scale
         self.threshold = None if threshold is None else float(threshold)
+        self.score_norm = score_norm
+        self.score_norm_top_k = int(score_norm_top_k)
+        self.cosine_threshold = None if cosine_threshold is None else float(cosine_threshold)
         if kwargs.get("id2label") is None:  # the speaker ids, when given, fix the number of classes
             kwargs["num_labels"] = num_labels
         super().__init__(**kwargs)

@@ -106,6 +106,21 @@ def test_two_speakers_are_found_and_placed(transparent, options):
     assert diarization_error_rate(reference, segments) < 0.1
 
 
+def test_an_s_norm_model_clusters_at_its_cosine_threshold(transparent):
+    """A model verifying in s-norm units keeps its raw-cosine EER point in `cosine_threshold`: clustering compares
+    cosines, so that, not the s-norm `threshold`, is its merge threshold."""
+    wave, _ = _conversation()
+    config = transparent.model.config
+    saved = (config.threshold, getattr(config, "score_norm", None), getattr(config, "cosine_threshold", None))
+    try:
+        config.threshold, config.score_norm, config.cosine_threshold = 4.4, "s-norm", 0.3
+        by_default = transparent(wave, sampling_rate=SR, clustering="agglomerative")
+        assert by_default == transparent(wave, sampling_rate=SR, clustering="agglomerative", threshold=0.3)
+        assert {s["speaker"] for s in by_default} == {"SPEAKER_00", "SPEAKER_01"}  # a 4.4 cosine threshold splits every window
+    finally:
+        config.threshold, config.score_norm, config.cosine_threshold = saved
+
+
 def test_a_long_overlap_gets_both_speakers(transparent):
     wave = np.concatenate([_quiet(0.5), _voice(8), _quiet(0.5), _band(3)])
     wave[int(3.0 * SR) : int(6.0 * SR)] += _band(3)

@@ -298,6 +298,7 @@ def test_zoo_eval_s_norm_scores_calibrates_and_writes_the_scoring(speech_corpus,
     assert [r["dataset"] for r in printed][0] == f"{speech_corpus} (validation speakers, s-norm top 3)"
     written = json.loads((folder / "config.json").read_text())
     assert written["score_norm"] == "s-norm" and written["score_norm_top_k"] == 3 and written["threshold"] != 0.3
+    assert -1 <= written["cosine_threshold"] <= 1  # the raw-cosine EER point, for diarization's clustering
     assert "calibrated by `zoo eval`" in out  # a scoring change recalibrates: the threshold's units changed
 
     # the threshold is the validation EER point of the s-norm scores
@@ -315,7 +316,7 @@ def test_zoo_eval_s_norm_scores_calibrates_and_writes_the_scoring(speech_corpus,
     # back to cosine: recalibrated again, in [-1, 1]
     assert main([str(folder), "--score-norm", "cosine", "--max-trials", "20"]) == 0
     written = json.loads((folder / "config.json").read_text())
-    assert written["score_norm"] is None and -1 <= written["threshold"] <= 1
+    assert written["score_norm"] is None and -1 <= written["threshold"] <= 1 and "cosine_threshold" not in written
 
 
 def test_zoo_eval_no_card_changes_nothing(checkpoint, capsys):

@@ -313,7 +313,8 @@ class SpeakerDiarizationPipeline(ChunkPipeline):
         num_speakers: the number of speakers when known; else it is estimated.
         min_speakers / max_speakers: bounds on the estimated number.
         threshold: agglomerative merge threshold (cosine similarity); default: the model's calibrated
-            verification threshold `config.threshold`, else 0.5.
+            verification threshold `config.threshold` (`config.cosine_threshold` for a model that verifies in
+            s-norm units), else 0.5.
         clustering: "spectral" (default: on the zoo's validation conversations it found the right number of speakers
             in 92 % of them against 32 % for agglomerative, DER 5.1 % against 11.6 %; scripts/eval_diarization.py)
             or "agglomerative".
@@ -451,7 +452,8 @@ class SpeakerDiarizationPipeline(ChunkPipeline):
         windows = [(float(_item(o["start"])), float(_item(o["end"]))) for o in outputs]
         embeddings = torch.cat([o["embeddings"].reshape(1, -1) for o in outputs]).numpy()  # (windows, dim)
         if threshold is None:
-            threshold = getattr(self.model.config, "threshold", None)
+            config = self.model.config
+            threshold = config.cosine_threshold if getattr(config, "score_norm", None) else getattr(config, "threshold", None)
             threshold = 0.5 if threshold is None else float(threshold)
         labels = cluster_embeddings(
             embeddings, num_speakers, min_speakers, max_speakers, threshold=threshold, method=clustering, min_cluster_size=min_cluster_size

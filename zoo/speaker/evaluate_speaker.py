@@ -490,9 +490,11 @@ def load_speaker_model(checkpoint: str):
     return model, feature_extractor
 
 
-def write_threshold(checkpoint, threshold: float, score_norm: str | None = None, score_norm_top_k: int | None = None) -> None:
+def write_threshold(checkpoint, threshold: float, score_norm: str | None = None, score_norm_top_k: int | None = None,
+                    cosine_threshold: float | None = None) -> None:
     """Set `threshold` and the scoring it is in (`score_norm`, and `score_norm_top_k` for s-norm) in a checkpoint's
-    config.json, leaving everything else as it is."""
+    config.json, leaving everything else as it is; `cosine_threshold` is the raw-cosine EER point an s-norm model
+    keeps beside its s-norm `threshold` (None removes it)."""
     path = Path(checkpoint) / "config.json"
     config = json.loads(path.read_text())
     config["threshold"] = round(float(threshold), 6)
@@ -500,6 +502,10 @@ def write_threshold(checkpoint, threshold: float, score_norm: str | None = None,
         config["score_norm"] = score_norm
     if score_norm_top_k is not None:
         config["score_norm_top_k"] = int(score_norm_top_k)
+    if cosine_threshold is not None:
+        config["cosine_threshold"] = round(float(cosine_threshold), 6)
+    else:
+        config.pop("cosine_threshold", None)
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -569,15 +575,18 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     source = "already in config.json (set by training or an earlier `zoo eval`; `--recalibrate` recomputes it)"
     validation = load_split(corpus, "validation", rate)
     trials = pair_trials(validation["speaker_id"], max_trials=max_trials, seed=seed, name="validation speakers")
-    scores = trials.scores(embed(validation, trials.rows, "validation"), cohort=cohort, top_k=top_k)
+    embed_cache = {"validation": embed(validation, trials.rows, "validation")}
+    scores = trials.scores(embed_cache["validation"], cohort=cohort, top_k=top_k)
     validation_row = (trials, scores, corpus, "validation")
     validation_threshold = eer(scores, trials.labels)[1]
+    # an s-norm model keeps a cosine threshold too, for what compares raw cosines (diarization's clustering)
+    cosine_threshold = None if cohort is None else eer(trials.scores(embed_cache["validation"]), trials.labels)[1]
     if threshold is None or recalibrate:
         threshold = validation_threshold
         source = "calibrated by `zoo eval` at the EER point of the validation split"
         if write_config:
             write_threshold(checkpoint, threshold, score_norm=getattr(model.config, "score_norm", None),
-                            score_norm_top_k=top_k if cohort is not None else None)
+                            score_norm_top_k=top_k if cohort is not None else None, cosine_threshold=cosine_threshold)
         else:
             source += " (not written: --no-card)"
     elif abs(validation_threshold - threshold) > 1e-4:
