@@ -72,7 +72,7 @@ def test_diarizes_an_uploaded_conversation(page):
     upload(page, "diarization-audio", EXAMPLES / MANIFEST["conversation"]["file"])
     page.locator("#diarization-audio audio[src]").first.wait_for(state="attached")
     page.locator("#diarization-button").click()
-    page.locator("#diarization-summary").get_by_text("speaker(s) in 13.6 s").wait_for()
+    page.locator("#diarization-summary").get_by_text("speaker(s) in 14.8 s").wait_for()
     image = page.locator("#diarization-timeline img")
     image.wait_for()
     assert image.evaluate("img => img.complete && img.naturalWidth") > 300
