@@ -61,8 +61,8 @@ ESPEAK_VARIANTS = {
 # true pairs, whatever their rates) and pairs 20-25 Hz (3-4 semitones) apart at 0.5-1.1 %.
 # Each voice so has a fixed number of identity slots; `speaker_id` names the slot, never the rate, so a corpus
 # built with `exclude_speakers_of` shares no voice-and-pitch with the excluded one.
-ESPEAK_PITCHES = (25, 40, 55, 70)
 ESPEAK_PITCH_STEP = 15
+ESPEAK_PITCHES = tuple(range(25, 71, ESPEAK_PITCH_STEP))  # 25, 40, 55, 70
 ESPEAK_SPEEDS = (140, 196)  # words per minute, drawn in steps of 5
 FLITE_F0_STEP_SEMITONES = 4.0
 FLITE_STRETCH = (0.85, 1.2)

@@ -38,7 +38,7 @@ import yaml
 
 from ..metrics import det_curve, eer, min_dcf
 from ..hub import update_card_section
-from .score_norm import DEFAULT_TOP_K, SCORE_NORMS, cohort_of, cohort_statistics, s_norm
+from .score_norm import DEFAULT_TOP_K, cohort_of, cohort_statistics, s_norm
 
 TASK = "speaker-embedding"
 RESULT_TASK = "speaker-verification"  # the card's row title for EER / minDCF
@@ -547,9 +547,7 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     rate = int(feature_extractor.sampling_rate)
     norm_changed = score_norm != "config" and score_norm != getattr(model.config, "score_norm", None)
     if score_norm != "config":
-        if score_norm not in SCORE_NORMS:
-            raise ValueError(f"score_norm={score_norm!r}; use one of {SCORE_NORMS}")
-        model.config.score_norm = score_norm
+        model.config.score_norm = score_norm  # cohort_of below refuses an unknown one
     if score_norm_top_k is not None:
         norm_changed = norm_changed or score_norm_top_k != getattr(model.config, "score_norm_top_k", DEFAULT_TOP_K)
         model.config.score_norm_top_k = int(score_norm_top_k)
@@ -575,16 +573,16 @@ def evaluate_speaker(checkpoint: str, *, corpus: str | None = None, split: str =
     source = "already in config.json (set by training or an earlier `zoo eval`; `--recalibrate` recomputes it)"
     validation = load_split(corpus, "validation", rate)
     trials = pair_trials(validation["speaker_id"], max_trials=max_trials, seed=seed, name="validation speakers")
-    embed_cache = {"validation": embed(validation, trials.rows, "validation")}
-    scores = trials.scores(embed_cache["validation"], cohort=cohort, top_k=top_k)
+    validation_embeddings = embed(validation, trials.rows, "validation")
+    scores = trials.scores(validation_embeddings, cohort=cohort, top_k=top_k)
     validation_row = (trials, scores, corpus, "validation")
     validation_threshold = eer(scores, trials.labels)[1]
-    # an s-norm model keeps a cosine threshold too, for what compares raw cosines (diarization's clustering)
-    cosine_threshold = None if cohort is None else eer(trials.scores(embed_cache["validation"]), trials.labels)[1]
     if threshold is None or recalibrate:
         threshold = validation_threshold
         source = "calibrated by `zoo eval` at the EER point of the validation split"
         if write_config:
+            # an s-norm model keeps a cosine threshold too, for what compares raw cosines (diarization's clustering)
+            cosine_threshold = None if cohort is None else eer(trials.scores(validation_embeddings), trials.labels)[1]
             write_threshold(checkpoint, threshold, score_norm=getattr(model.config, "score_norm", None),
                             score_norm_top_k=top_k if cohort is not None else None, cosine_threshold=cosine_threshold)
         else:
