@@ -235,7 +235,7 @@ def evaluate_asr(
     """WER and CER (fractions, via `zoo.metrics` on jiwer) of a speech recognizer through transformers' stock
     `pipeline("automatic-speech-recognition")` (greedy CTC, or CTC beam search with the folder's n-gram LM when it
     carries one: `zoo lm attach`), on the `split` utterances: all of them, the unseen voices
-    only, and per TTS engine; plus the real-time factor of the whole pipeline. `max_examples` scores a seeded random
+    (together and each apart), the held-out speakers of training voices, and per TTS engine; plus the real-time factor of the whole pipeline. `max_examples` scores a seeded random
     subset; `peer="pocketsphinx"` also transcribes the same audio with pocketsphinx; `generate_kwargs` (a seq2seq
     recognizer: `num_beams`, `ctc_weight`, `lm_weight`) override the checkpoint's decoding defaults in every pipeline
     call. Returns `{system: {group: metrics}}`."""
@@ -276,12 +276,7 @@ def evaluate_asr(
             systems[peer] += [normalize_text(pocketsphinx_transcribe(w, rate, decoder)) for w in waves]
             elapsed[peer] += time.perf_counter() - began
         references += [normalize_text(text) for text in batch["text"]]
-    groups = {f"{split} speakers, all": list(range(len(rows)))}
-    if "unseen_voice" in rows.column_names:
-        groups["unseen voices"] = [i for i, unseen in enumerate(rows["unseen_voice"]) if unseen]
-    if "engine" in rows.column_names:
-        for engine in sorted(set(rows["engine"])):
-            groups[f"{engine} voices"] = [i for i, e in enumerate(rows["engine"]) if e == engine]
+    groups = asr_groups(rows, split)
     results = {}
     for system, hypotheses in systems.items():
         results[system] = {}
@@ -293,6 +288,27 @@ def evaluate_asr(
         for reference, hypothesis in list(zip(references, hypotheses))[:2]:
             print(f"  {system}\n    REF: {reference}\n    HYP: {hypothesis}")
     return results
+
+
+def asr_groups(rows, split: str) -> dict[str, list[int]]:
+    """The utterance groups `zoo eval` scores a recognizer on, as `{name: row indices}`: every `split` speaker; when
+    the corpus says which voices were never used in training (`unseen_voice`), those (together and, with `engine` and
+    `voice`, each apart, e.g. ``"unseen voice flite rms"``) and the held-out speakers of training voices; and each
+    TTS engine's voices."""
+    columns = set(rows.column_names)
+    groups = {f"{split} speakers, all": list(range(len(rows)))}
+    if "unseen_voice" in columns:
+        unseen = rows["unseen_voice"]
+        groups["unseen voices"] = [i for i, u in enumerate(unseen) if u]
+        groups["held-out speakers of training voices"] = [i for i, u in enumerate(unseen) if not u]
+        if {"engine", "voice"} <= columns:  # each unseen voice apart: where the errors are
+            keys = [f"{engine} {voice}" for engine, voice in zip(rows["engine"], rows["voice"])]
+            for key in sorted({k for k, u in zip(keys, unseen) if u}):
+                groups[f"unseen voice {key}"] = [i for i, (k, u) in enumerate(zip(keys, unseen)) if u and k == key]
+    if "engine" in columns:
+        for engine in sorted(set(rows["engine"])):
+            groups[f"{engine} voices"] = [i for i, e in enumerate(rows["engine"]) if e == engine]
+    return groups
 
 
 def evaluate_char_lm(checkpoint: str, recipe: dict, split: str, corpus: str | None = None, batch_size: int = 64) -> dict:

@@ -199,3 +199,27 @@ def test_train_corpus_replaces_only_the_train_split(tone_corpus, tmp_path):
     recipe["data"]["validation_corpus"] = str(bigger)
     with pytest.raises(ValueError, match="has no 'validation' split"):
         AsrCtcTask(recipe).split("validation")
+
+
+def test_eval_groups_split_unseen_voices_and_held_out_speakers():
+    import datasets
+
+    from zoo.evaluate import asr_groups
+
+    rows = datasets.Dataset.from_dict({
+        "engine": ["espeak", "espeak", "flite", "flite", "espeak"],
+        "voice": ["en-029", "en-us", "rms", "slt", "en-029"],
+        "unseen_voice": [True, False, True, False, True],
+        "text": ["A"] * 5,
+    })
+    assert asr_groups(rows, "test") == {
+        "test speakers, all": [0, 1, 2, 3, 4],
+        "unseen voices": [0, 2, 4],
+        "held-out speakers of training voices": [1, 3],
+        "unseen voice espeak en-029": [0, 4],
+        "unseen voice flite rms": [2],
+        "espeak voices": [0, 1, 4],
+        "flite voices": [2, 3],
+    }
+    # a corpus that names no voices (a Hub dataset) is scored whole
+    assert asr_groups(rows.remove_columns(["engine", "voice", "unseen_voice"]), "validation") == {"validation speakers, all": [0, 1, 2, 3, 4]}
