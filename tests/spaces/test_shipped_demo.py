@@ -22,7 +22,7 @@ def test_shipped_checkpoints_are_in_the_repo():
     for name in (
         "convtasnet-zoo-2mix-8k", "convtasnet-zoo-2mix-8k-stage2", "convtasnet-zoo-2mix-8k-stage3", "convtasnet-zoo-2mix-8k-stage4", "convtasnet-zoo-2mix-8k-stage5",
         "sepformer-zoo-2mix-8k", "sepformer-zoo-2mix-8k-stage2",
-        "dprnn-zoo-2mix-8k", "ctc-conformer-zoo-16k-stage2",
+        "dprnn-zoo-2mix-8k", "ctc-conformer-zoo-16k-stage2", "ctc-conformer-zoo-16k-stage3",
         "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k", "ecapa-tdnn-zoo-16k", "ecapa-tdnn-zoo-16k-stage2", "xvector-zoo-16k",
     ):
         folder = REPO_ROOT / "checkpoints" / name
@@ -91,7 +91,7 @@ def test_shipped_speaker_model_recognises_an_unseen_voice(browser, shipped_demo_
 
 
 @pytest.mark.skipif(
-    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage2").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage2 is not shipped"
+    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage3").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage3 is not shipped"
 )
 def test_shipped_ctc_transcribes_a_bundled_example(browser, shipped_demo_url):
     """The ASR Space's first example through the shipped CTC model: a transcript, its WER and CER (under a loose
