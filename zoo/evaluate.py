@@ -74,12 +74,14 @@ def enhancement_scores(estimate: np.ndarray, reference: np.ndarray, mixture: np.
 
 
 def evaluate_separation(
-    checkpoint: str, recipe: dict, split: str, num_examples: int, unseen_only: bool, seed: int, by_voices: Optional[dict] = None
+    checkpoint: str, recipe: dict, split: str, num_examples: int, unseen_only: bool, seed: int, by_voices: Optional[dict] = None,
+    by_speakers: Optional[dict] = None,
 ) -> dict:
     """Mean SI-SNRi / SDRi (and PESQ / STOI for enhancement) over `num_examples` test mixtures.
 
     `by_voices`, when given and the corpus has a ``voice`` column, receives the SI-SNRi of every mixture under
-    its speakers' voices, e.g. ``"en-029 + rms"``.
+    its speakers' voices, e.g. ``"en-029 + rms"``; `by_speakers`, when given, under each of its speakers (a mixture
+    counts once for every speaker in it), e.g. ``"flite_rms_f70"``.
     """
     from datasets import load_from_disk
     from tqdm.auto import tqdm
@@ -120,6 +122,8 @@ def evaluate_separation(
             totals.setdefault(name, []).append(value)
         if by_voices is not None and voice_of:
             by_voices.setdefault(" + ".join(sorted(voice_of[speaker] for speaker in item["speakers"])), []).append(scores["si_snri"])
+        for speaker in item["speakers"] if by_speakers is not None else ():
+            by_speakers.setdefault(speaker, []).append(scores["si_snri"])
     return {name: round(float(np.mean(values)), 2) for name, values in totals.items()} | {"examples": len(mixer)}
 
 
@@ -526,7 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for unseen_only, name in ((False, "held-out speakers"), (True, "unseen voices")):
             by_voices: dict[str, list[float]] = {}
-            metrics = evaluate_separation(str(checkpoint), recipe, args.split, args.num_examples, unseen_only, args.seed, by_voices)
+            by_speakers: dict[str, list[float]] = {}
+            metrics = evaluate_separation(
+                str(checkpoint), recipe, args.split, args.num_examples, unseen_only, args.seed, by_voices, by_speakers
+            )
             results.append(
                 _result(recipe["task"], f"{recipe['data']['corpus']} ({_condition_name(recipe)}, {name})", args.split, metrics)
             )
@@ -535,6 +542,10 @@ def main(argv: list[str] | None = None) -> int:
                 print("  SI-SNRi (dB) by the voices mixed:")
                 for voices, values in sorted(by_voices.items()):
                     print(f"    {voices:<32} {float(np.mean(values)):6.2f}  ({len(values)} mixtures)")
+            if unseen_only and by_speakers:  # worst first: where a separator fails
+                print("  SI-SNRi (dB) by speaker, worst first (a mixture counts for each of its speakers):")
+                for speaker, values in sorted(by_speakers.items(), key=lambda item: float(np.mean(item[1]))):
+                    print(f"    {speaker:<32} {float(np.mean(values)):6.2f}  in {len(values)} mixtures")
     if not args.no_card:
         from .hub import update_card_results
 

@@ -157,6 +157,11 @@ def test_eval_writes_measured_results_into_the_card(tiny_recipe, capsys):
     # the unseen-voice mixtures broken down by the voices mixed: SI-SNRi and mixture counts adding up to the total
     counts = re.findall(r"^    (.+?)\s+(-?\d+\.\d+)  \((\d+) mixtures\)$", printed_out, re.M)
     assert counts and sum(int(n) for *_, n in counts) == 2 and all(" + " in voices for voices, *_ in counts)
+    # and by speaker, worst first: every mixture counts once for each of its two speakers
+    speakers = re.findall(r"^    (\S+)\s+(-?\d+\.\d+)  in (\d+) mixtures$", printed_out, re.M)
+    assert speakers and sum(int(n) for *_, n in speakers) == 4
+    means = [float(value) for _, value, _ in speakers]
+    assert means == sorted(means)
     card = ModelCard.load(Path(out) / "README.md")
     values = {
         (result.dataset_name, result.metric_type): result.metric_value for result in card.data.eval_results
