@@ -122,8 +122,9 @@ def evaluate_separation(
             totals.setdefault(name, []).append(value)
         if by_voices is not None and voice_of:
             by_voices.setdefault(" + ".join(sorted(voice_of[speaker] for speaker in item["speakers"])), []).append(scores["si_snri"])
-        for speaker in item["speakers"] if by_speakers is not None else ():
-            by_speakers.setdefault(speaker, []).append(scores["si_snri"])
+        if by_speakers is not None:
+            for speaker in item["speakers"]:
+                by_speakers.setdefault(speaker, []).append(scores["si_snri"])
     return {name: round(float(np.mean(values)), 2) for name, values in totals.items()} | {"examples": len(mixer)}
 
 
@@ -307,8 +308,8 @@ def asr_groups(rows, split: str) -> dict[str, list[int]]:
         groups["held-out speakers of training voices"] = [i for i, u in enumerate(unseen) if not u]
         if {"engine", "voice"} <= columns:  # each unseen voice apart: where the errors are
             keys = [f"{engine} {voice}" for engine, voice in zip(rows["engine"], rows["voice"])]
-            for key in sorted({k for k, u in zip(keys, unseen) if u}):
-                groups[f"unseen voice {key}"] = [i for i, (k, u) in enumerate(zip(keys, unseen)) if u and k == key]
+            for key in sorted({keys[i] for i in groups["unseen voices"]}):
+                groups[f"unseen voice {key}"] = [i for i in groups["unseen voices"] if keys[i] == key]
     if "engine" in columns:
         for engine in sorted(set(rows["engine"])):
             groups[f"{engine} voices"] = [i for i, e in enumerate(rows["engine"]) if e == engine]

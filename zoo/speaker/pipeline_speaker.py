@@ -37,8 +37,7 @@ from ..audio import AudioError, load_audio_native, resample
 from .score_norm import score_unit, verification_scores
 
 # a score this far from the threshold counts as "close to it" in the `meaning` sentence, per score unit
-BORDERLINE_MARGIN = 0.05
-BORDERLINE_MARGINS = {"cosine": BORDERLINE_MARGIN, "s-norm": 0.5}
+BORDERLINE_MARGINS = {"cosine": 0.05, "s-norm": 0.5}
 
 
 class _SpeakerPipelineMixin:
