@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from zoo.audio import AudioError, load_audio, load_audio_native, resample, save_audio
+from zoo.audio import AudioError, load_audio, load_audio_native, resample, save_audio, shift_formants
 
 RATE = 16000
 
@@ -63,6 +63,46 @@ def test_resample_keeps_a_tone():
     down = resample(tone, 48000, 16000)
     spectrum = np.abs(np.fft.rfft(down))
     assert abs(np.argmax(spectrum) * 16000 / len(down) - 1000.0) < 2
+
+
+def _vowel(rate=8000, f0=120.0, formants=(700.0, 1200.0, 2500.0), seconds=1.0):
+    """A pulse train at `f0` through two-pole resonators at `formants`: a crude steady vowel."""
+    from scipy.signal import lfilter
+
+    wave = np.zeros(int(seconds * rate))
+    wave[:: round(rate / f0)] = 1.0
+    for formant in formants:
+        pole = 0.97 * np.exp(2j * np.pi * formant / rate)
+        wave = lfilter([1.0], [1.0, -2 * pole.real, abs(pole) ** 2], wave)
+    return (0.3 * wave / np.abs(wave).max()).astype(np.float32)
+
+
+def _centroid(wave, rate):
+    power = np.abs(np.fft.rfft(wave * np.hanning(len(wave)))) ** 2
+    return float((power * np.fft.rfftfreq(len(wave), 1 / rate)).sum() / power.sum())
+
+
+def _f0(wave, rate):
+    middle = wave[len(wave) // 4 : 3 * len(wave) // 4].astype(np.float64)
+    corr = np.correlate(middle, middle, "full")[len(middle) - 1 :]
+    low, high = rate // 400, rate // 60
+    return rate / (low + int(np.argmax(corr[low:high])))
+
+
+def test_shift_formants_moves_the_envelope_and_keeps_pitch_and_length():
+    vowel = _vowel()
+    for ratio in (0.8, 1.25):
+        shifted = shift_formants(vowel, 8000, ratio)
+        assert shifted.shape == vowel.shape and shifted.dtype == np.float32
+        assert _centroid(shifted, 8000) / _centroid(vowel, 8000) == pytest.approx(ratio, rel=0.12)
+        assert _f0(shifted, 8000) == pytest.approx(120.0, rel=0.05)
+    np.testing.assert_array_equal(shift_formants(vowel, 8000, 1.0), vowel)
+    noisy = np.concatenate([vowel, 0.05 * np.random.default_rng(0).standard_normal(4000).astype(np.float32)])
+    np.testing.assert_array_equal(shift_formants(noisy, 8000, 1.2, seed=7), shift_formants(noisy, 8000, 1.2, seed=7))
+    np.testing.assert_array_equal(shift_formants(np.zeros(800, np.float32), 8000, 0.8), np.zeros(800))
+    assert shift_formants(0.01 * np.random.default_rng(0).standard_normal(4000).astype(np.float32), 8000, 0.8).shape == (4000,)
+    with pytest.raises(AudioError, match="formant ratio must be positive, got 0"):
+        shift_formants(vowel, 8000, 0)
 
 
 @pytest.mark.parametrize(

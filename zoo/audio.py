@@ -9,6 +9,7 @@ import io
 import os
 import shutil
 import subprocess
+import warnings
 from typing import Union
 
 import numpy as np
@@ -51,6 +52,41 @@ def change_speed(waveform: np.ndarray, sampling_rate: int, speed: float) -> np.n
     if speed <= 0:
         raise AudioError(f"speed must be positive, got {speed}")
     return resample(waveform, sampling_rate, round(sampling_rate / speed))
+
+
+def shift_formants(waveform: np.ndarray, sampling_rate: int, ratio: float, seed: int | None = None) -> np.ndarray:
+    """`waveform` with its formants moved by the frequency `ratio` and its pitch and tempo kept: a longer or shorter
+    vocal tract, i.e. a new timbre from the same speaker (Praat's "Change gender": resampling, then PSOLA back to the
+    original pitch and duration, through the `praat-parselmouth` package).
+
+    Speed perturbation (`change_speed`) moves pitch and formants together; this moves the formants alone, so the two
+    draw voices along independent axes. Silent or unvoiced input comes back with only its spectrum scaled. Praat's
+    PSOLA draws random periods in unvoiced stretches: give `seed` for the same output on every call.
+    """
+    if ratio <= 0:
+        raise AudioError(f"formant ratio must be positive, got {ratio}")
+    if ratio == 1.0 or not np.any(waveform):
+        return waveform
+    try:
+        import parselmouth
+        from parselmouth.praat import call, run
+    except ImportError as error:
+        raise ImportError("shift_formants needs praat-parselmouth; install it with `pip install praat-parselmouth`") from error
+
+    sound = parselmouth.Sound(waveform.astype(np.float64), sampling_frequency=sampling_rate)
+    with warnings.catch_warnings():  # "no voiced segments" on unvoiced input: scaled all the same, as documented
+        warnings.simplefilter("ignore", parselmouth.PraatWarning)
+        # pitch search 60-600 Hz; 0: keep the pitch median; 1, 1: keep the pitch range and the duration
+        if seed is not None:
+            run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
+        try:
+            shifted = call(sound, "Change gender", 60, 600, float(ratio), 0, 1, 1).values[0]
+        finally:
+            if seed is not None:  # later unseeded calls stay unpredictable
+                run("random_initializeSafelyAndUnpredictably ()")
+    out = np.zeros(len(waveform), dtype=np.float32)
+    out[: min(len(out), len(shifted))] = shifted[: len(out)]
+    return out
 
 
 def _decode_ffmpeg(path_or_bytes, sampling_rate: int | None) -> tuple[np.ndarray, int]:

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import torch
 
-from .audio import change_speed
+from .audio import change_speed, shift_formants
 from .metrics import si_snr
 from .registry import model_classes
 
@@ -133,7 +133,8 @@ class SeparationTask(RecipeTask):
     replace it for one split), `num_speakers`, `sampling_rate`,
     `condition` (clean | noisy | reverb), `segment_seconds`, `train_examples` (mixtures per epoch),
     `validation_examples`, `validation_seconds`, `speed_probability` and `speeds` (speed perturbation of each
-    training source, default off), `same_voice_probability` (training mixtures of one voice's speakers, default off).
+    training source, default off), `formant_probability` and `formant_ratios` (formants moved with pitch and tempo
+    kept, default off), `same_voice_probability` (training mixtures of one voice's speakers, default off).
     """
 
     metric_for_best = "si_snri"
@@ -155,6 +156,8 @@ class SeparationTask(RecipeTask):
             speed_probability=float(self.data.get("speed_probability", 0.0)) if split == "train" else 0.0,
             speeds=tuple(self.data.get("speeds", (0.9, 1.1))),
             same_voice_probability=float(self.data.get("same_voice_probability", 0.0)) if split == "train" else 0.0,
+            formant_probability=float(self.data.get("formant_probability", 0.0)) if split == "train" else 0.0,
+            formant_ratios=tuple(self.data.get("formant_ratios", (0.85, 1.18))),
         )
 
     def train_dataset(self):
@@ -588,7 +591,8 @@ class AsrCtcTask(RecipeTask):
 
     Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id with `audio` and `text`), `sampling_rate`,
     `max_seconds` (training utterances longer than this are left out; default 12), `repeats` (copies of the train
-    split per epoch; default 1), `speed_probability`, `speeds` (default [0.9, 1.1]), `noise_probability`,
+    split per epoch; default 1), `speed_probability`, `speeds` (default [0.9, 1.1]), `formant_probability`,
+    `formant_ratios` (default [0.85, 1.18]; formants moved with pitch and tempo kept), `noise_probability`,
     `snr_db` ([low, high], default [5, 20]), `validation_examples` (the first utterances of the validation split;
     null for all).
     """
@@ -655,6 +659,8 @@ class AsrCtcTask(RecipeTask):
             speeds=tuple(data.get("speeds", (0.9, 1.1))),
             noise_probability=float(data.get("noise_probability", 0.0)),
             snr_db=tuple(data.get("snr_db", (5.0, 20.0))),
+            formant_probability=float(data.get("formant_probability", 0.0)),
+            formant_ratios=tuple(data.get("formant_ratios", (0.85, 1.18))),
         )
 
     def eval_dataset(self):
@@ -707,12 +713,15 @@ class AsrUtterances:
 
     def __init__(self, dataset, sampling_rate: int, max_seconds: float | None = None, limit: int | None = None,
                  repeats: int = 1, seed: int = 0, speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1),
-                 noise_probability: float = 0.0, snr_db: tuple = (5.0, 20.0), split: str = "train"):
+                 noise_probability: float = 0.0, snr_db: tuple = (5.0, 20.0), split: str = "train",
+                 formant_probability: float = 0.0, formant_ratios: tuple = (0.85, 1.18)):
         import datasets
 
         from .asr.processing_asr import normalize_text
 
-        _check_augmentation({"speed_probability": speed_probability, "noise_probability": noise_probability}, snr_db)
+        _check_augmentation(
+            {"speed_probability": speed_probability, "noise_probability": noise_probability, "formant_probability": formant_probability}, snr_db
+        )
         if repeats < 1:
             raise ValueError(f"data.repeats must be >= 1, got {repeats}")
         texts = [normalize_text(text) for text in dataset["text"]]
@@ -729,6 +738,7 @@ class AsrUtterances:
         self.audio = dataset.select_columns(["audio"]).cast_column("audio", datasets.Audio(decode=False))
         self.sampling_rate, self.repeats, self.seed, self.split = sampling_rate, repeats, seed, split
         self.speed_probability, self.speeds = speed_probability, tuple(float(s) for s in speeds)
+        self.formant_probability, self.formant_ratios = formant_probability, tuple(float(r) for r in formant_ratios)
         self.noise_probability, self.snr_db = noise_probability, tuple(snr_db)
         self.bank = None
         if noise_probability > 0:
@@ -750,6 +760,8 @@ class AsrUtterances:
         row = self.rows[index % len(self.rows)]
         wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
         rng = random.Random(f"asr-{self.seed}-{index}")
+        if self.formant_probability and rng.random() < self.formant_probability:  # no draw when off
+            wave = shift_formants(wave, self.sampling_rate, rng.choice(self.formant_ratios), seed=rng.randrange(2**31))
         if self.speed_probability and rng.random() < self.speed_probability:
             wave = change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
         if self.bank is not None and rng.random() < self.noise_probability:

@@ -130,10 +130,16 @@ def test_utterances_normalise_filter_and_augment(tone_corpus):
     np.testing.assert_array_equal(augmented[5]["waveform"], augmented[5]["waveform"])  # a draw depends on (seed, index)
     assert np.abs(augmented[5]["waveform"]).max() <= 1.0
 
+    formants = AsrUtterances(train, RATE, seed=1, formant_probability=1.0, formant_ratios=(0.8,))
+    assert formants[0]["waveform"].shape == plain[0]["waveform"].shape  # tempo kept
+    assert not np.allclose(formants[0]["waveform"], plain[0]["waveform"], atol=1e-3)
+
     with pytest.raises(ValueError, match="max_seconds=0.1"):
         AsrUtterances(train, RATE, max_seconds=0.1)
     with pytest.raises(ValueError, match=r"data.noise_probability must lie in \[0, 1\]"):
         AsrUtterances(train, RATE, noise_probability=2.0)
+    with pytest.raises(ValueError, match=r"data.formant_probability must lie in \[0, 1\]"):
+        AsrUtterances(train, RATE, formant_probability=-0.5)
     with pytest.raises(IndexError):
         plain[16]
 

@@ -113,6 +113,22 @@ def test_dynamic_mixer_speed_perturbation(tiny_speech):
         DynamicMixer(tiny_speech["train"], speed_probability=0.5, speeds=(0.0,))
 
 
+def test_dynamic_mixer_formant_shifts(tiny_speech):
+    """New formants keep each source's tempo: the same utterances, the same lengths, other samples."""
+    plain = DynamicMixer(tiny_speech["train"], segment_seconds=None, seed=3)
+    shifted = DynamicMixer(tiny_speech["train"], segment_seconds=None, seed=3, formant_probability=1.0, formant_ratios=(1.2,))
+    assert shifted[2]["speakers"] == plain[2]["speakers"] and shifted[2]["sources"].shape == plain[2]["sources"].shape
+    assert not np.allclose(shifted[2]["sources"], plain[2]["sources"], atol=1e-3)
+    np.testing.assert_array_equal(shifted[2]["mixture"], shifted[2]["mixture"])  # a draw depends on (seed, index)
+    np.testing.assert_array_equal(  # off by default, with no draw spent on it
+        DynamicMixer(tiny_speech["train"], segment_seconds=None, seed=3, formant_probability=0.0)[2]["mixture"], plain[2]["mixture"]
+    )
+    with pytest.raises(ValueError, match="formant_probability=2"):
+        DynamicMixer(tiny_speech["train"], formant_probability=2)
+    with pytest.raises(ValueError, match="formant_ratios=.*positive"):
+        DynamicMixer(tiny_speech["train"], formant_probability=0.5, formant_ratios=(-1.0,))
+
+
 def test_dynamic_mixer_same_voice_mixtures(tiny_speech):
     """With same_voice_probability=1 every mixture is of speakers of one voice; voices of one speaker mix as usual."""
     train = tiny_speech["train"]

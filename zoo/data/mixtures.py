@@ -42,7 +42,7 @@ import random
 
 import numpy as np
 
-from zoo.audio import change_speed, load_audio
+from zoo.audio import change_speed, load_audio, shift_formants
 from zoo.data.speech import (
     SPLITS,
     encode_audio,
@@ -472,13 +472,18 @@ class DynamicMixer:
         speed_probability: chance that a source is sped up or slowed down (tempo and pitch together, by
             resampling) before the crop, as SpeechBrain's SepFormer recipes do: new voices from the same speakers.
         speeds: the factors drawn from when it is.
+        formant_probability: chance that a source's formants are moved with its pitch and tempo kept (a longer or
+            shorter vocal tract, see `zoo.audio.shift_formants`), before any speed change: timbres that neither the
+            corpus nor speed perturbation holds.
+        formant_ratios: the frequency ratios drawn from when it is.
         same_voice_probability: chance that all speakers of a mixture share one voice (the ``voice`` column):
             two speakers of one TTS voice differ in pitch and tempo only, the hardest pairs, rare in uniform draws.
     """
 
     def __init__(self, speech_dataset, num_speakers: int = 2, sampling_rate: int = 8000, segment_seconds: float | None = 3.0,
                  condition: str = "clean", seed: int = 0, length: int | None = None, split: str = "train",
-                 speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1), same_voice_probability: float = 0.0):
+                 speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1), same_voice_probability: float = 0.0,
+                 formant_probability: float = 0.0, formant_ratios: tuple = (0.85, 1.18)):
         import datasets
 
         if condition not in CONDITIONS:
@@ -501,6 +506,12 @@ class DynamicMixer:
         if speed_probability and not (speeds and all(speed > 0 for speed in speeds)):
             raise ValueError(f"speeds={list(speeds)} must be positive factors, e.g. [0.9, 1.1]")
         self.speed_probability, self.speeds = float(speed_probability), tuple(float(speed) for speed in speeds)
+        if not 0.0 <= formant_probability <= 1.0:
+            raise ValueError(f"formant_probability={formant_probability} must lie in [0, 1]")
+        if formant_probability and not (formant_ratios and all(ratio > 0 for ratio in formant_ratios)):
+            raise ValueError(f"formant_ratios={list(formant_ratios)} must be positive ratios, e.g. [0.85, 1.18]")
+        self.formant_probability = float(formant_probability)
+        self.formant_ratios = tuple(float(ratio) for ratio in formant_ratios)
         if not 0.0 <= same_voice_probability <= 1.0:
             raise ValueError(f"same_voice_probability={same_voice_probability} must lie in [0, 1]")
         self.same_voice_probability = float(same_voice_probability)
@@ -531,6 +542,12 @@ class DynamicMixer:
         if chosen is None:
             chosen = rng.sample(self.speakers, self.num_speakers)
         waves = [_decode(self.audio[rng.choice(self.by_speaker[s])]["audio"], self.sampling_rate) for s in chosen]
+        if self.formant_probability:  # no draws otherwise, as for speeds below
+            waves = [
+                shift_formants(wave, self.sampling_rate, rng.choice(self.formant_ratios), seed=rng.randrange(2**31))
+                if rng.random() < self.formant_probability else wave
+                for wave in waves
+            ]
         if self.speed_probability:  # no draws otherwise: the mixtures of a recipe without it stay the same
             waves = [
                 change_speed(wave, self.sampling_rate, rng.choice(self.speeds)) if rng.random() < self.speed_probability else wave
