@@ -54,14 +54,17 @@ def change_speed(waveform: np.ndarray, sampling_rate: int, speed: float) -> np.n
     return resample(waveform, sampling_rate, round(sampling_rate / speed))
 
 
+FORMANT_RATIOS = (0.85, 1.18)  # the default draw of formant-shift augmentation: formants 15 % lower or 18 % higher
+
+
 def shift_formants(waveform: np.ndarray, sampling_rate: int, ratio: float, seed: int | None = None) -> np.ndarray:
     """`waveform` with its formants moved by the frequency `ratio` and its pitch and tempo kept: a longer or shorter
     vocal tract, i.e. a new timbre from the same speaker (Praat's "Change gender": resampling, then PSOLA back to the
     original pitch and duration, through the `praat-parselmouth` package).
 
     Speed perturbation (`change_speed`) moves pitch and formants together; this moves the formants alone, so the two
-    draw voices along independent axes. Silent or unvoiced input comes back with only its spectrum scaled. Praat's
-    PSOLA draws random periods in unvoiced stretches: give `seed` for the same output on every call.
+    draw voices along independent axes. Silent input comes back as it is, unvoiced input with only its spectrum
+    scaled. Praat's PSOLA draws random periods in unvoiced stretches: give `seed` for the same output on every call.
     """
     if ratio <= 0:
         raise AudioError(f"formant ratio must be positive, got {ratio}")
@@ -76,10 +79,9 @@ def shift_formants(waveform: np.ndarray, sampling_rate: int, ratio: float, seed:
     sound = parselmouth.Sound(waveform.astype(np.float64), sampling_frequency=sampling_rate)
     with warnings.catch_warnings():  # "no voiced segments" on unvoiced input: scaled all the same, as documented
         warnings.simplefilter("ignore", parselmouth.PraatWarning)
-        # pitch search 60-600 Hz; 0: keep the pitch median; 1, 1: keep the pitch range and the duration
         if seed is not None:
             run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
-        try:
+        try:  # pitch search 60-600 Hz; 0: keep the pitch median; 1, 1: keep the pitch range and the duration
             shifted = call(sound, "Change gender", 60, 600, float(ratio), 0, 1, 1).values[0]
         finally:
             if seed is not None:  # later unseeded calls stay unpredictable

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import torch
 
-from .audio import change_speed, shift_formants
+from .audio import FORMANT_RATIOS, change_speed, shift_formants
 from .metrics import si_snr
 from .registry import model_classes
 
@@ -157,7 +157,7 @@ class SeparationTask(RecipeTask):
             speeds=tuple(self.data.get("speeds", (0.9, 1.1))),
             same_voice_probability=float(self.data.get("same_voice_probability", 0.0)) if split == "train" else 0.0,
             formant_probability=float(self.data.get("formant_probability", 0.0)) if split == "train" else 0.0,
-            formant_ratios=tuple(self.data.get("formant_ratios", (0.85, 1.18))),
+            formant_ratios=tuple(self.data.get("formant_ratios", FORMANT_RATIOS)),
         )
 
     def train_dataset(self):
@@ -660,7 +660,7 @@ class AsrCtcTask(RecipeTask):
             noise_probability=float(data.get("noise_probability", 0.0)),
             snr_db=tuple(data.get("snr_db", (5.0, 20.0))),
             formant_probability=float(data.get("formant_probability", 0.0)),
-            formant_ratios=tuple(data.get("formant_ratios", (0.85, 1.18))),
+            formant_ratios=tuple(data.get("formant_ratios", FORMANT_RATIOS)),
         )
 
     def eval_dataset(self):
@@ -714,7 +714,7 @@ class AsrUtterances:
     def __init__(self, dataset, sampling_rate: int, max_seconds: float | None = None, limit: int | None = None,
                  repeats: int = 1, seed: int = 0, speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1),
                  noise_probability: float = 0.0, snr_db: tuple = (5.0, 20.0), split: str = "train",
-                 formant_probability: float = 0.0, formant_ratios: tuple = (0.85, 1.18)):
+                 formant_probability: float = 0.0, formant_ratios: tuple = FORMANT_RATIOS):
         import datasets
 
         from .asr.processing_asr import normalize_text

@@ -42,7 +42,7 @@ import random
 
 import numpy as np
 
-from zoo.audio import change_speed, load_audio, shift_formants
+from zoo.audio import FORMANT_RATIOS, change_speed, load_audio, shift_formants
 from zoo.data.speech import (
     SPLITS,
     encode_audio,
@@ -483,7 +483,7 @@ class DynamicMixer:
     def __init__(self, speech_dataset, num_speakers: int = 2, sampling_rate: int = 8000, segment_seconds: float | None = 3.0,
                  condition: str = "clean", seed: int = 0, length: int | None = None, split: str = "train",
                  speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1), same_voice_probability: float = 0.0,
-                 formant_probability: float = 0.0, formant_ratios: tuple = (0.85, 1.18)):
+                 formant_probability: float = 0.0, formant_ratios: tuple = FORMANT_RATIOS):
         import datasets
 
         if condition not in CONDITIONS:
