@@ -724,6 +724,8 @@ class AsrUtterances:
         )
         if repeats < 1:
             raise ValueError(f"data.repeats must be >= 1, got {repeats}")
+        if formant_probability and not (formant_ratios and all(ratio > 0 for ratio in formant_ratios)):
+            raise ValueError(f"data.formant_ratios must be positive ratios, e.g. [0.85, 1.18], got {list(formant_ratios)}")
         texts = [normalize_text(text) for text in dataset["text"]]
         durations = dataset["duration"] if max_seconds is not None and "duration" in dataset.column_names else None
         self.rows = [row for row, text in enumerate(texts) if text and (durations is None or durations[row] <= max_seconds)]

@@ -140,6 +140,8 @@ def test_utterances_normalise_filter_and_augment(tone_corpus):
         AsrUtterances(train, RATE, noise_probability=2.0)
     with pytest.raises(ValueError, match=r"data.formant_probability must lie in \[0, 1\]"):
         AsrUtterances(train, RATE, formant_probability=-0.5)
+    with pytest.raises(ValueError, match=r"data.formant_ratios must be positive ratios.*got \[0.0\]"):
+        AsrUtterances(train, RATE, formant_probability=0.5, formant_ratios=(0.0,))
     with pytest.raises(IndexError):
         plain[16]
 
