@@ -122,7 +122,9 @@ class RecipeTask:
 
     def dataset_names(self) -> list[str]:
         names = [str(self.data["corpus"])]
-        names += [str(v) for k, v in sorted(self.data.items()) if k.endswith("_corpus") and str(v) not in names]
+        for key, value in sorted(self.data.items()):
+            if key.endswith("_corpus") and str(value) not in names:  # train_corpus may also be validation_corpus
+                names.append(str(value))
         return names
 
 

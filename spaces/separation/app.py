@@ -24,10 +24,10 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]  # the zoo checkout when run from it; on a Hub Space nothing is there and the Hub id is used
 
 TITLE = "Speech separation"
-HUB_MODEL = "zoo-models/convtasnet-zoo-2mix-8k-stage7"
+HUB_MODEL = "zoo-models/convtasnet-zoo-2mix-8k-gpu2"
 # 2-speaker separators offered in the model picker, first = default; each is used when its checkpoint folder exists
 SEPARATORS = {
-    "Conv-TasNet": "convtasnet-zoo-2mix-8k-stage7",
+    "Conv-TasNet": "convtasnet-zoo-2mix-8k-gpu2",
     "Sepformer": "sepformer-zoo-2mix-8k-stage2",
     "DPRNN": "dprnn-zoo-2mix-8k",
 }

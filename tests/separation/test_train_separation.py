@@ -112,6 +112,9 @@ def test_train_corpus_replaces_only_the_training_mixtures(tiny_recipe, tiny_spee
     assert task.train_dataset().speakers == sorted(set(corpus["test"]["speaker_id"]))
     assert task.eval_dataset().speakers == sorted(set(corpus["validation"]["speaker_id"]))
     assert str(other) in task.dataset_names()
+    # one corpus for training and validation (its validation speakers held out) is listed once on the card
+    both = get_task(load_recipe(tiny_recipe, [f"data.train_corpus={other}", f"data.validation_corpus={other}"]))
+    assert both.dataset_names() == [str(tiny_speech), str(other)]
 
 
 

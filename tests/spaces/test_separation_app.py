@@ -33,7 +33,7 @@ def app(monkeypatch, tiny_separation_checkpoint):
 
 def test_constants(app, tiny_separation_checkpoint):
     assert app.MODEL == str(tiny_separation_checkpoint)
-    assert app.HUB_MODEL == "zoo-models/convtasnet-zoo-2mix-8k-stage7"
+    assert app.HUB_MODEL == "zoo-models/convtasnet-zoo-2mix-8k-gpu2"
     assert app.MAX_SECONDS == 60
     assert app.ENHANCEMENT_MODEL is None  # "" turns the tab off
     assert [Path(p).name for p in app.EXAMPLES] == ["mix_male_female.wav", "mix_two_voices.wav"]
@@ -137,7 +137,7 @@ def test_space_readme_header_and_requirements():
     assert header["sdk_version"] == gr.__version__, (
         "bump sdk_version in spaces/separation/README.md to the gradio in use"
     )
-    assert header["models"] == ["zoo-models/convtasnet-zoo-2mix-8k-stage7", "zoo-models/sisnr-estimator-zoo-8k"]
+    assert header["models"] == ["zoo-models/convtasnet-zoo-2mix-8k-gpu2", "zoo-models/sisnr-estimator-zoo-8k"]
     assert header["license"] == "apache-2.0"
     assert len(header["short_description"]) <= 60  # the Hub's limit
     for key in ("title", "emoji", "colorFrom", "colorTo"):

@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_checkpoints_are_in_the_repo():
     for name in (
         "convtasnet-zoo-2mix-8k", "convtasnet-zoo-2mix-8k-stage2", "convtasnet-zoo-2mix-8k-stage3", "convtasnet-zoo-2mix-8k-stage4", "convtasnet-zoo-2mix-8k-stage5",
-        "convtasnet-zoo-2mix-8k-stage7",
+        "convtasnet-zoo-2mix-8k-stage7", "convtasnet-zoo-2mix-8k-gpu", "convtasnet-zoo-2mix-8k-gpu2",
         "sepformer-zoo-2mix-8k", "sepformer-zoo-2mix-8k-stage2",
         "dprnn-zoo-2mix-8k", "ctc-conformer-zoo-16k-stage2", "ctc-conformer-zoo-16k-stage3",
         "convtasnet-zoo-3mix-8k", "sisnr-estimator-zoo-8k", "ecapa-tdnn-zoo-16k", "ecapa-tdnn-zoo-16k-stage2", "xvector-zoo-16k",
