@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+case " $* " in  # the slow suite compares with resemblyzer, which lives in its own venv: make it, never skip for want of it
+    *" -m slow "*) bash scripts/setup_resemblyzer.sh ;;
+esac
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false
 rc=0
 "${ZOO_VENV:-.venv}/bin/python" -m pytest -p no:cacheprovider "$@" || rc=$?
