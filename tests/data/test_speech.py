@@ -118,6 +118,36 @@ def test_other_rate_and_wav_format(tmp_path, sentences):
     assert abs(len(row["audio"]["array"]) / 8000 - row["duration"]) < 0.01
 
 
+def test_opus_format_is_a_fifth_of_flac_and_decodes_both_ways(tmp_path, sentences):
+    """`--format opus`: small corpora for recognition; zoo.audio (soundfile) and datasets (torchcodec) both read it."""
+    import datasets
+
+    kwargs = dict(num_speakers=8, utterances_per_speaker=1, sentences=sentences, workers=1, progress=False)
+    opus = build_speech(None, audio_format="opus", **kwargs)["train"]
+    flac = build_speech(None, **kwargs)["train"]
+    raw = opus.cast_column("audio", datasets.Audio(decode=False))
+    raw_flac = flac.cast_column("audio", datasets.Audio(decode=False))
+    assert raw[0]["audio"]["path"].endswith(".opus")
+    opus_bytes = sum(len(row["audio"]["bytes"]) for row in raw)
+    flac_bytes = sum(len(row["audio"]["bytes"]) for row in raw_flac)
+    assert opus_bytes < flac_bytes / 3
+    via_zoo = load_audio(raw[0]["audio"], 16000)
+    reference = load_audio(raw_flac[0]["audio"], 16000)
+    assert len(via_zoo) == len(reference)  # Opus's pre-skip is undone: no shift, no padding
+    snr = 10 * np.log10(np.sum(reference**2) / np.sum((reference - via_zoo) ** 2))
+    assert snr > 15, f"Opus round trip at {snr:.1f} dB waveform SNR"
+    decoded = opus[0]["audio"]  # datasets' own decoder
+    assert decoded["sampling_rate"] == 16000 and abs(len(decoded["array"]) - len(via_zoo)) <= 960
+
+
+def test_opus_at_a_rate_it_cannot_take_is_refused_before_any_synthesis(sentences):
+    with pytest.raises(ValueError, match="Opus takes .* not 22050"):
+        build_speech(None, num_speakers=8, utterances_per_speaker=1, sampling_rate=22050, audio_format="opus",
+                     sentences=sentences, workers=1, progress=False)
+    with pytest.raises(ValueError, match="audio_format='mp3'; use one of flac, wav, opus"):
+        build_speech(None, num_speakers=8, audio_format="mp3", sentences=sentences, progress=False)
+
+
 def test_too_few_speakers_is_refused():
     with pytest.raises(ValueError, match="num_speakers"):
         plan_speakers(3)

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--num-speakers", type=int, default=40, help="distinct speakers, both engines (default: 40)")
     speech.add_argument("--utterances-per-speaker", type=int, default=60, help="default: 60")
     speech.add_argument("--sampling-rate", type=int, default=16000, help="Hz (default: 16000)")
-    speech.add_argument("--format", dest="audio_format", choices=["flac", "wav"], default="flac", help="embedded audio encoding")
+    speech.add_argument("--format", dest="audio_format", choices=["flac", "wav", "opus"], default="flac",
+                        help="embedded audio encoding (default: flac; opus: lossy, a fifth of the size, for ASR corpora)")
     speech.add_argument("--splits", default="train,validation,test",
                         help="comma-separated splits whose speakers to synthesize (default: all three; the speaker plan is unchanged)")
     speech.add_argument("--exclude-sentences-of", default=None, metavar="FOLDER",
