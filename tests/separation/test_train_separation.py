@@ -204,6 +204,19 @@ def test_eval_table_compares_models_on_every_condition(tiny_recipe, tmp_path, ca
         card = (Path(folder) / "README.md").read_text()
         assert "All zoo separators on every test condition" in card and rows[0] in card and rows[1] in card
 
+    # a line `zoo eval` measured on more mixtures of the same test set is not replaced by the table's smaller one
+    from zoo import cards
+    from zoo.hub import update_card_results
+
+    clean = "(2-speaker clean mixtures, unseen voices)"
+    name = next(r["dataset"] for r in cards.load_card_data(recipe["output_dir"])["results"] if r["dataset"].endswith(clean))
+    update_card_results(recipe["output_dir"], [{"dataset": name, "split": "test", "metrics": {"si_snri": 9.5}, "examples": 200}])
+    calls.clear()
+    assert zoo.evaluate.main(["--table", recipe["output_dir"], "--num-examples", "1"]) == 0
+    kept = {r["dataset"]: r for r in cards.load_card_data(recipe["output_dir"])["results"]}
+    assert kept[name]["metrics"]["si-snri"] == 9.5 and kept[name]["examples"] == 200
+    assert kept[name.replace("clean", "noisy")]["metrics"]["si-snri"] == 2.0  # the table's other conditions still land
+
 
 def test_eval_refuses_a_folder_without_a_recipe(tmp_path):
     from zoo.evaluate import main as eval_main
