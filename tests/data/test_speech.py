@@ -1,3 +1,4 @@
+import collections
 import os
 import re
 
@@ -211,3 +212,16 @@ def test_unknown_split_and_missing_exclusion_folder_are_refused(tmp_path, senten
         build_speech(None, sentences=sentences, splits=("dev",), **tiny_speech_kwargs)
     with pytest.raises(FileNotFoundError, match="zoo data speech --output"):
         build_speech(None, sentences=sentences, exclude_sentences_of=str(tmp_path / "absent"), **tiny_speech_kwargs)
+
+
+def test_flite_speakers_read_their_own_count_and_no_sentence_twice(tiny_speech_kwargs, sentences):
+    built = build_speech(None, sentences=sentences, splits=("train",), flite_utterances_per_speaker=3,
+                         **{**tiny_speech_kwargs, "utterances_per_speaker": 1})
+    per_speaker = collections.Counter(built["train"]["speaker_id"])
+    flite = {s: n for s, n in per_speaker.items() if s.startswith("flite_")}
+    espeak = {s: n for s, n in per_speaker.items() if s.startswith("espeak_")}
+    assert flite and espeak, "the tiny plan should train both engines, or this test checks nothing"
+    assert set(flite.values()) == {3} and set(espeak.values()) == {1}
+    assert len(set(built["train"]["original_text"])) == len(built["train"])
+    with pytest.raises(ValueError, match="flite_utterances_per_speaker must be >= 1"):
+        build_speech(None, sentences=sentences, flite_utterances_per_speaker=0, **tiny_speech_kwargs)

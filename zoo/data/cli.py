@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(speech, "data/speech")
     speech.add_argument("--num-speakers", type=int, default=40, help="distinct speakers, both engines (default: 40)")
     speech.add_argument("--utterances-per-speaker", type=int, default=60, help="default: 60")
+    speech.add_argument("--flite-utterances-per-speaker", type=int, default=None, metavar="N",
+                        help="sentences each flite speaker reads instead (default: as many as the others); flite has few "
+                             "speakers, so a recognition corpus evens out the engines' hours with more sentences each")
     speech.add_argument("--sampling-rate", type=int, default=16000, help="Hz (default: 16000)")
     speech.add_argument("--format", dest="audio_format", choices=["flac", "wav", "opus"], default="flac",
                         help="embedded audio encoding (default: flac; opus: lossy, a fifth of the size, for ASR corpora)")
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset = build_speech(args.output, sampling_rate=args.sampling_rate, seed=args.seed, workers=args.workers,
                                audio_format=args.audio_format, progress=args.progress,
                                splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of,
-                               exclude_speakers_of=args.exclude_speakers_of, **sizes)
+                               exclude_speakers_of=args.exclude_speakers_of,
+                               flite_utterances_per_speaker=None if args.tiny else args.flite_utterances_per_speaker, **sizes)
         summary = summarize(dataset)
     elif args.corpus == "mixtures":
         from zoo.data.mixtures import build_mixtures

@@ -458,6 +458,7 @@ def build_speech(
     splits: tuple[str, ...] = SPLITS,
     exclude_sentences_of: str | None = None,
     exclude_speakers_of: str | None = None,
+    flite_utterances_per_speaker: int | None = None,
 ):
     """Synthesize the corpus and (when `output` is given) save it with `save_to_disk`.
 
@@ -485,6 +486,9 @@ def build_speech(
             ``speaker_id``, which names a voice and pitch slot, not the rate) are left out of this build, so a build
             with another `seed` and many more training speakers shares no speaker with that folder's held-out
             splits. Its training speakers may recur (with other sentences): flite has few slots to spare.
+        flite_utterances_per_speaker: sentences each flite speaker reads instead of `utterances_per_speaker`. flite
+            has few identity slots (a large plan has ~10 flite training speakers against ~190 of espeak-ng), so a
+            recognition corpus evens out the engines' hours with more sentences per flite speaker.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
@@ -509,21 +513,30 @@ def build_speech(
                 f"every speaker of splits {list(splits)} is also in exclude_speakers_of={exclude_speakers_of!r}; "
                 f"pass another seed (--seed) or more speakers (--num-speakers)"
             )
-    needed = len(speakers) * utterances_per_speaker
+    if flite_utterances_per_speaker is not None and flite_utterances_per_speaker < 1:
+        raise ValueError(f"flite_utterances_per_speaker must be >= 1, got {flite_utterances_per_speaker}")
+    counts = [
+        flite_utterances_per_speaker if s.engine == "flite" and flite_utterances_per_speaker else utterances_per_speaker
+        for s in speakers
+    ]
+    needed = sum(counts)
     if len(pool) < needed:
         raise ValueError(f"{needed} utterances need as many sentences but only {len(pool)} pass the filter; widen min_words/max_words or kinds")
     random.Random(f"sentences-{seed}").shuffle(pool)
-    tasks = []
-    for index, speaker in enumerate(speakers):
-        for k in range(utterances_per_speaker):
-            sentence = pool[index * utterances_per_speaker + k]
+    tasks, start = [], 0
+    for speaker, count in zip(speakers, counts):
+        for k in range(count):
+            sentence = pool[start + k]  # every utterance its own sentence
             tasks.append((asdict(speaker), sentence, f"{speaker.speaker_id}-{k:04d}", sampling_rate, audio_format))
+        start += count
     rows = run_pool(_render, tasks, workers, "speech", progress)
     split_of = {s.speaker_id: s.split for s in speakers}
     rows_by_split = {split: [r for r in rows if split_of[r["speaker_id"]] == split] for split in SPLITS if split in splits}
     settings = dict(num_speakers=num_speakers, utterances_per_speaker=utterances_per_speaker, sampling_rate=sampling_rate,
                     seed=seed, unseen_voices=list(unseen_voices), min_words=min_words, max_words=max_words,
                     kinds=list(kinds), audio_format=audio_format)
+    if flite_utterances_per_speaker:
+        settings["flite_utterances_per_speaker"] = flite_utterances_per_speaker
     if tuple(splits) != SPLITS:
         settings["splits"] = list(splits)
     if exclude_speakers_of:
