@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                audio_format=args.audio_format, progress=args.progress,
                                splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of,
                                exclude_speakers_of=args.exclude_speakers_of,
-                               flite_utterances_per_speaker=None if args.tiny else args.flite_utterances_per_speaker, **sizes)
+                               flite_utterances_per_speaker=args.flite_utterances_per_speaker, **sizes)
         summary = summarize(dataset)
     elif args.corpus == "mixtures":
         from zoo.data.mixtures import build_mixtures
