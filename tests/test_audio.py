@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from zoo.audio import AudioError, load_audio, load_audio_native, resample, save_audio, shift_formants
+from zoo.audio import AudioError, load_audio, load_audio_native, resample, save_audio, shift_formants, shift_pitch
 
 RATE = 16000
 
@@ -103,6 +103,19 @@ def test_shift_formants_moves_the_envelope_and_keeps_pitch_and_length():
     assert shift_formants(0.01 * np.random.default_rng(0).standard_normal(4000).astype(np.float32), 8000, 0.8).shape == (4000,)
     with pytest.raises(AudioError, match="formant ratio must be positive, got 0"):
         shift_formants(vowel, 8000, 0)
+
+
+def test_shift_pitch_moves_pitch_and_formants_and_keeps_length():
+    vowel = _vowel()
+    for semitones in (-4.0, 4.0):
+        shifted = shift_pitch(vowel, 8000, semitones)
+        ratio = 2 ** (semitones / 12)
+        assert shifted.shape == vowel.shape and shifted.dtype == np.float32  # tempo kept
+        assert _f0(shifted, 8000) == pytest.approx(120.0 * ratio, rel=0.05)
+        assert _centroid(shifted, 8000) / _centroid(vowel, 8000) == pytest.approx(ratio, rel=0.12)
+    np.testing.assert_array_equal(shift_pitch(vowel, 8000, 3.0), shift_pitch(vowel, 8000, 3.0))  # no dither
+    np.testing.assert_array_equal(shift_pitch(vowel, 8000, 0.0), vowel)
+    np.testing.assert_array_equal(shift_pitch(np.zeros(800, np.float32), 8000, 2.0), np.zeros(800))
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,32 @@ def shift_formants(waveform: np.ndarray, sampling_rate: int, ratio: float, seed:
     return out
 
 
+PITCH_SEMITONES = (-4.0, 4.0)  # the default draw of pitch-shift augmentation: a major third down or up
+
+
+def shift_pitch(waveform: np.ndarray, sampling_rate: int, semitones: float) -> np.ndarray:
+    """`waveform` with its pitch and formants moved by `semitones` and its tempo kept (sox's `pitch` effect: a
+    time stretch by overlap-add, then resampling back to the original duration).
+
+    The third voice axis next to `change_speed` (pitch, formants and tempo together) and `shift_formants` (formants
+    alone): a higher or lower voice at the same speaking rate, with the overlap-add's own colouring. The output has
+    the input's length; silent input comes back as it is.
+    """
+    if abs(semitones) < 0.01 or not np.any(waveform):
+        return waveform
+    if shutil.which("sox") is None:
+        raise AudioError("shift_pitch needs sox; install it with `apt-get install sox`")
+    # -D: no dither, so the same input gives the same output; raw float32 in and out through pipes, no files
+    raw = ["-t", "f32", "-r", str(int(sampling_rate)), "-c", "1"]
+    cmd = ["sox", "-D", *raw, "-", *raw, "-", "pitch", f"{100.0 * semitones:.1f}"]
+    proc = subprocess.run(cmd, input=np.ascontiguousarray(waveform, dtype=np.float32).tobytes(), capture_output=True)
+    if proc.returncode != 0:
+        raise AudioError(f"sox pitch {semitones:+.2f} semitones failed: {proc.stderr.decode(errors='replace').strip()[:200]}")
+    shifted = np.frombuffer(proc.stdout, dtype=np.float32)
+    out = np.zeros(len(waveform), dtype=np.float32)
+    out[: min(len(out), len(shifted))] = shifted[: len(out)]
+    return out
+
 def _decode_ffmpeg(path_or_bytes, sampling_rate: int | None) -> tuple[np.ndarray, int]:
     if shutil.which("ffmpeg") is None:
         raise AudioError("decoding this format needs ffmpeg; install it with `apt-get install ffmpeg` or pass a wav/flac file")

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import torch
 
-from .audio import FORMANT_RATIOS, change_speed, shift_formants
+from .audio import FORMANT_RATIOS, PITCH_SEMITONES, change_speed, shift_formants, shift_pitch
 from .metrics import si_snr
 from .registry import model_classes
 
@@ -594,7 +594,8 @@ class AsrCtcTask(RecipeTask):
     Recipe `data` keys: `corpus` (a `zoo data speech` folder or a Hub id with `audio` and `text`), `sampling_rate`,
     `max_seconds` (training utterances longer than this are left out; default 12), `repeats` (copies of the train
     split per epoch; default 1), `speed_probability`, `speeds` (default [0.9, 1.1]), `formant_probability`,
-    `formant_ratios` (default [0.85, 1.18]; formants moved with pitch and tempo kept), `noise_probability`,
+    `formant_ratios` (default [0.85, 1.18]; formants moved with pitch and tempo kept), `pitch_probability`,
+    `pitch_semitones` (default [-4, 4]; pitch and formants moved with tempo kept, sox's `pitch`), `noise_probability`,
     `snr_db` ([low, high], default [5, 20]), `validation_examples` (the first utterances of the validation split;
     null for all).
     """
@@ -663,6 +664,8 @@ class AsrCtcTask(RecipeTask):
             snr_db=tuple(data.get("snr_db", (5.0, 20.0))),
             formant_probability=float(data.get("formant_probability", 0.0)),
             formant_ratios=tuple(data.get("formant_ratios", FORMANT_RATIOS)),
+            pitch_probability=float(data.get("pitch_probability", 0.0)),
+            pitch_semitones=tuple(data.get("pitch_semitones", PITCH_SEMITONES)),
         )
 
     def eval_dataset(self):
@@ -709,25 +712,30 @@ class AsrUtterances:
     Keeps the utterances whose normalised transcript is not empty and, when `max_seconds` is given and the set has
     a `duration` column, that last at most `max_seconds`; `limit` keeps the first of them. Item `i` is utterance
     `i % len(utterances)`, so `repeats` copies of the set make one epoch. With augmentation each item draws, from
-    `(seed, i)` alone, a speed change (resampling) and an additive noise at an SNR in `snr_db`. Works as a
+    `(seed, i)` alone, in this order: a formant shift, a pitch shift (tempo kept), a speed change (resampling) and
+    an additive noise at an SNR in `snr_db`. Works as a
     `torch.utils.data.Dataset`.
     """
 
     def __init__(self, dataset, sampling_rate: int, max_seconds: float | None = None, limit: int | None = None,
                  repeats: int = 1, seed: int = 0, speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1),
                  noise_probability: float = 0.0, snr_db: tuple = (5.0, 20.0), split: str = "train",
-                 formant_probability: float = 0.0, formant_ratios: tuple = FORMANT_RATIOS):
+                 formant_probability: float = 0.0, formant_ratios: tuple = FORMANT_RATIOS,
+                 pitch_probability: float = 0.0, pitch_semitones: tuple = PITCH_SEMITONES):
         import datasets
 
         from .asr.processing_asr import normalize_text
 
         _check_augmentation(
-            {"speed_probability": speed_probability, "noise_probability": noise_probability, "formant_probability": formant_probability}, snr_db
+            {"speed_probability": speed_probability, "noise_probability": noise_probability,
+             "formant_probability": formant_probability, "pitch_probability": pitch_probability}, snr_db
         )
         if repeats < 1:
             raise ValueError(f"data.repeats must be >= 1, got {repeats}")
         if formant_probability and not (formant_ratios and all(ratio > 0 for ratio in formant_ratios)):
             raise ValueError(f"data.formant_ratios must be positive ratios, e.g. [0.85, 1.18], got {list(formant_ratios)}")
+        if pitch_probability and not pitch_semitones:
+            raise ValueError("data.pitch_semitones must list the shifts to draw from in semitones, e.g. [-4, 4]; got none")
         texts = [normalize_text(text) for text in dataset["text"]]
         durations = dataset["duration"] if max_seconds is not None and "duration" in dataset.column_names else None
         self.rows = [row for row, text in enumerate(texts) if text and (durations is None or durations[row] <= max_seconds)]
@@ -743,6 +751,7 @@ class AsrUtterances:
         self.sampling_rate, self.repeats, self.seed, self.split = sampling_rate, repeats, seed, split
         self.speed_probability, self.speeds = speed_probability, tuple(float(s) for s in speeds)
         self.formant_probability, self.formant_ratios = formant_probability, tuple(float(r) for r in formant_ratios)
+        self.pitch_probability, self.pitch_semitones = pitch_probability, tuple(float(s) for s in pitch_semitones)
         self.noise_probability, self.snr_db = noise_probability, tuple(snr_db)
         self.bank = None
         if noise_probability > 0:
@@ -766,6 +775,8 @@ class AsrUtterances:
         rng = random.Random(f"asr-{self.seed}-{index}")
         if self.formant_probability and rng.random() < self.formant_probability:  # no draw when off
             wave = shift_formants(wave, self.sampling_rate, rng.choice(self.formant_ratios), seed=rng.randrange(2**31))
+        if self.pitch_probability and rng.random() < self.pitch_probability:  # no draw when off: old recipes unchanged
+            wave = shift_pitch(wave, self.sampling_rate, rng.choice(self.pitch_semitones))
         if self.speed_probability and rng.random() < self.speed_probability:
             wave = change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
         if self.bank is not None and rng.random() < self.noise_probability:

@@ -133,6 +133,10 @@ def test_utterances_normalise_filter_and_augment(tone_corpus):
     formants = AsrUtterances(train, RATE, seed=1, formant_probability=1.0, formant_ratios=(0.8,))
     assert formants[0]["waveform"].shape == plain[0]["waveform"].shape  # tempo kept
     assert not np.allclose(formants[0]["waveform"], plain[0]["waveform"], atol=1e-3)
+    pitched = AsrUtterances(train, RATE, seed=1, pitch_probability=1.0, pitch_semitones=(-4.0,))
+    assert pitched[0]["waveform"].shape == plain[0]["waveform"].shape  # tempo kept
+    assert not np.allclose(pitched[0]["waveform"], plain[0]["waveform"], atol=1e-3)
+    np.testing.assert_array_equal(AsrUtterances(train, RATE, seed=1, pitch_probability=0.0)[0]["waveform"], plain[0]["waveform"])
 
     with pytest.raises(ValueError, match="max_seconds=0.1"):
         AsrUtterances(train, RATE, max_seconds=0.1)
@@ -142,6 +146,10 @@ def test_utterances_normalise_filter_and_augment(tone_corpus):
         AsrUtterances(train, RATE, formant_probability=-0.5)
     with pytest.raises(ValueError, match=r"data.formant_ratios must be positive ratios.*got \[0.0\]"):
         AsrUtterances(train, RATE, formant_probability=0.5, formant_ratios=(0.0,))
+    with pytest.raises(ValueError, match=r"data.pitch_probability must lie in \[0, 1\]"):
+        AsrUtterances(train, RATE, pitch_probability=1.5)
+    with pytest.raises(ValueError, match="data.pitch_semitones must list the shifts"):
+        AsrUtterances(train, RATE, pitch_probability=0.5, pitch_semitones=())
     with pytest.raises(IndexError):
         plain[16]
 

@@ -2,6 +2,7 @@ import collections
 import os
 import re
 
+import datasets
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from zoo.data.speech import (
     plan_speakers,
     synthesize,
     trim_silence,
+    vary_pronunciation,
 )
 
 COLUMNS = ["audio", "text", "original_text", "phonemes", "speaker_id", "engine", "voice", "variant", "gender",
@@ -225,3 +227,36 @@ def test_flite_speakers_read_their_own_count_and_no_sentence_twice(tiny_speech_k
     assert len(set(built["train"]["original_text"])) == len(built["train"])
     with pytest.raises(ValueError, match="flite_utterances_per_speaker must be >= 1"):
         build_speech(None, sentences=sentences, flite_utterances_per_speaker=0, **tiny_speech_kwargs)
+
+
+def test_pronunciation_rules_rewrite_espeak_phonemes():
+    assert vary_pronunciation("D@ T'IN wID D,Em", ["th-stopping"]) == "d@ t'IN wId d,Em"
+    assert vary_pronunciation("br'VD3 T'IN", ["th-fronting"]) == "br'Vv3 f'IN"  # initial D ("the") kept
+    assert vary_pronunciation("d,u:IN T'IN_:", ["g-dropping"]) == "d,u:In T'IN_:"  # unstressed -ing only
+    assert vary_pronunciation("h'aUs hi:z", ["h-dropping"]) == "'aUs i:z"
+    assert vary_pronunciation("f'3:st and 'oUld", ["cluster-reduction"]) == "f'3:s an 'oUl"
+    assert vary_pronunciation("hi:z b'Ed dZ'VdZ", ["final-devoicing"]) == "hi:s b'Et dZ'VtS"
+    with pytest.raises(ValueError, match="unknown pronunciation rule 'lisp'; choose among"):
+        vary_pronunciation("s'i:", ["lisp"])
+
+
+def test_pronunciation_variants_change_espeak_training_speech_only(tiny_speech_kwargs, sentences):
+    plain = build_speech(None, sentences=sentences, **tiny_speech_kwargs)
+    varied = build_speech(None, sentences=sentences, pronunciation_variants=1.0, **tiny_speech_kwargs)
+    train = varied["train"]
+    assert "pronunciation" not in plain["train"].column_names and "pronunciation" in train.column_names
+    said = dict(zip(train["id"], train["pronunciation"]))
+    espeak = [i for i, engine in zip(train["id"], train["engine"]) if engine == "espeak"]
+    flite = [i for i, engine in zip(train["id"], train["engine"]) if engine == "flite"]
+    assert espeak and flite, "the tiny plan should train both engines, or this test checks nothing"
+    assert all(said[i] for i in espeak) and not any(said[i] for i in flite)
+    assert all(1 <= len(said[i].split(",")) <= 2 for i in espeak)
+    # the same sentences, read differently where a rule applies; flite and the held-out splits unchanged
+    assert train["original_text"] == plain["train"]["original_text"]
+    bytes_of = lambda split: [a["bytes"] for a in split.cast_column("audio", datasets.Audio(decode=False))["audio"]]
+    old, new = dict(zip(plain["train"]["id"], bytes_of(plain["train"]))), dict(zip(train["id"], bytes_of(train)))
+    assert all(old[i] == new[i] for i in flite) and sum(old[i] != new[i] for i in espeak) >= len(espeak) // 2
+    for split in ("validation", "test"):
+        assert set(varied[split]["pronunciation"]) == {""} and bytes_of(varied[split]) == bytes_of(plain[split])
+    with pytest.raises(ValueError, match="pronunciation_variants is a share of utterances in \\[0, 1\\], got 2"):
+        build_speech(None, sentences=sentences, pronunciation_variants=2, **tiny_speech_kwargs)

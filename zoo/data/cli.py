@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--flite-utterances-per-speaker", type=int, default=None, metavar="N",
                         help="sentences each flite speaker reads instead (default: as many as the others); flite has few "
                              "speakers, so a recognition corpus evens out the engines' hours with more sentences each")
+    speech.add_argument("--pronunciation-variants", type=float, default=0.0, metavar="P",
+                        help="share of the espeak-ng training utterances said with one or two accent features espeak-ng's "
+                             "voices lack (TH-stopping, TH-fronting, g-dropping, h-dropping, final cluster reduction, "
+                             "final devoicing), for recognition corpora (default: 0, none)")
     speech.add_argument("--sampling-rate", type=int, default=16000, help="Hz (default: 16000)")
     speech.add_argument("--format", dest="audio_format", choices=["flac", "wav", "opus"], default="flac",
                         help="embedded audio encoding (default: flac; opus: lossy, a fifth of the size, for ASR corpora)")
@@ -149,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                                audio_format=args.audio_format, progress=args.progress,
                                splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of,
                                exclude_speakers_of=args.exclude_speakers_of,
-                               flite_utterances_per_speaker=args.flite_utterances_per_speaker, **sizes)
+                               flite_utterances_per_speaker=args.flite_utterances_per_speaker,
+                               pronunciation_variants=args.pronunciation_variants, **sizes)
         summary = summarize(dataset)
     elif args.corpus == "mixtures":
         from zoo.data.mixtures import build_mixtures

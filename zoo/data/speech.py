@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -75,6 +76,23 @@ FLITE_STRETCH = (0.85, 1.2)
 FLITE_F0_IGNORED = {"rms": 100.0}
 FLITE_VOICES = {"kal16": ("male", (75, 190)), "awb": ("male", (80, 205)), "rms": ("male", (70, 180)), "slt": ("female", (145, 300))}
 UNSEEN_VOICES = ("espeak:en-029", "flite:rms")
+# Pronunciation variants (`build_speech(pronunciation_variants=p)`): consonant features that set many Englishes apart
+# from the ones espeak-ng's voices speak, as rewrites of espeak-ng's own phoneme mnemonics (`espeak-ng -x`), so a
+# recognizer hears words said in more than the voices' accents. Each is common to several accents, e.g. TH-stopping
+# (Irish, Caribbean, West African, Indian, New York), TH-fronting (London, AAVE), g-dropping (most informal speech),
+# h-dropping (London, Yorkshire, Caribbean), final cluster reduction (AAVE, Caribbean, West African), final
+# devoicing (German, Dutch, Slavic and Turkish speakers of English). Name -> [(regex, replacement)], applied in order;
+# a word ends at a space or a pause mark (_).
+_END = r"(?=[\s_]|$)"
+PRONUNCIATION_RULES = {
+    "th-stopping": [(r"D", "d"), (r"T", "t")],
+    "th-fronting": [(r"T", "f"), (r"(?<=\S)D", "v")],  # "the" keeps its initial sound, "brother" gets a v
+    "g-dropping": [(r"(?<!')IN" + _END, "In")],  # unstressed -ing only: "doing", not "thing"
+    "h-dropping": [(r"(^|\s)([',]?)h(?=\S)", r"\1\2")],
+    "cluster-reduction": [(r"(?<=[snlkf])[td]" + _END, "")],
+    "final-devoicing": [(r"dZ" + _END, "tS"), (r"d" + _END, "t"), (r"z" + _END, "s"), (r"v" + _END, "f"),
+                        (r"g" + _END, "k")],
+}
 SPLITS = ("train", "validation", "test")
 TARGET_DBFS = -25.0
 PEAK = 10 ** (-1.0 / 20)
@@ -236,13 +254,43 @@ def plan_speakers(
     return result
 
 
-def synthesize(speaker: Speaker, text: str, workdir: str | None = None) -> tuple[np.ndarray, int]:
+def vary_pronunciation(phonemes: str, rules: tuple[str, ...] | list[str]) -> str:
+    """espeak-ng phoneme mnemonics (`espeak-ng -x` output) rewritten by the named `PRONUNCIATION_RULES`, in order.
+
+    >>> vary_pronunciation("D@ T'IN wID D,Em", ["th-stopping"])
+    "d@ t'IN wId d,Em"
+    >>> vary_pronunciation("g'oUIN h'oUm", ["g-dropping", "h-dropping"])
+    "g'oUIn 'oUm"
+    """
+    for rule in rules:
+        if rule not in PRONUNCIATION_RULES:
+            raise ValueError(f"unknown pronunciation rule {rule!r}; choose among {sorted(PRONUNCIATION_RULES)}")
+        for pattern, replacement in PRONUNCIATION_RULES[rule]:
+            phonemes = re.sub(pattern, replacement, phonemes)
+    return phonemes
+
+
+def _espeak_input(voice: str, text: str, pronunciation: tuple[str, ...]) -> str:
+    """What espeak-ng reads: `text` itself, or its clauses as rewritten phonemes (``[[...]]``), a comma between
+    clauses so their pauses stay."""
+    if not pronunciation:
+        return text
+    proc = subprocess.run(["espeak-ng", "-q", "-x", "-v", voice], input=text.encode(), capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise AudioError(f"espeak-ng -x failed on {text!r}: {proc.stderr.decode(errors='replace')[:200]}")
+    clauses = [line.strip() for line in proc.stdout.decode("utf-8").splitlines() if line.strip()]
+    return ", ".join(f"[[{vary_pronunciation(clause, pronunciation)}]]" for clause in clauses) + "."
+
+
+def synthesize(speaker: Speaker, text: str, workdir: str | None = None, pronunciation: tuple[str, ...] = ()) -> tuple[np.ndarray, int]:
     """Render `text` with `speaker`; returns the engine's raw `(time,)` float32 waveform and its rate.
 
     Args:
         speaker: who speaks.
         text: the sentence, in ordinary spelling.
         workdir: folder for the temporary wav (a fresh temporary folder when None).
+        pronunciation: `PRONUNCIATION_RULES` names to say it with (espeak-ng speakers only): espeak-ng's phonemes
+            for the sentence, rewritten, are spoken instead of the text.
     """
     import soundfile as sf
 
@@ -252,7 +300,9 @@ def synthesize(speaker: Speaker, text: str, workdir: str | None = None) -> tuple
         if speaker.engine == "espeak":
             voice = f"{speaker.voice}+{speaker.variant}" if speaker.variant else speaker.voice
             cmd = ["espeak-ng", "-v", voice, "-s", str(int(speaker.speed)), "-p", str(int(speaker.pitch)), "-w", path]
-            proc = subprocess.run(cmd, input=text.encode(), capture_output=True, check=False)
+            proc = subprocess.run(cmd, input=_espeak_input(voice, text, tuple(pronunciation)).encode(), capture_output=True, check=False)
+        elif pronunciation:
+            raise ValueError(f"pronunciation variants need an espeak-ng speaker, got {speaker.engine} {speaker.speaker_id}")
         elif speaker.engine == "flite":
             cmd = ["flite", "-voice", speaker.voice, "--setf", f"duration_stretch={speaker.speed}",
                    "--setf", f"int_f0_target_mean={speaker.pitch}", "-t", text, "-o", path]
@@ -348,9 +398,10 @@ def encode_audio(waveform: np.ndarray, sampling_rate: int, audio_format: str = "
 
 
 def _render(task: tuple) -> dict:
-    speaker_dict, sentence, utt_id, sampling_rate, audio_format = task
+    speaker_dict, sentence, utt_id, sampling_rate, audio_format, *rest = task
+    pronunciation = tuple(rest[0]) if rest and rest[0] is not None else None  # None: no column (builds without it)
     speaker = Speaker(**speaker_dict)
-    raw, sr = synthesize(speaker, sentence["original_text"])
+    raw, sr = synthesize(speaker, sentence["original_text"], pronunciation=pronunciation or ())
     wave = resample(raw, sr, sampling_rate)
     wave = normalize_level(trim_silence(wave, sampling_rate))
     return {
@@ -367,13 +418,15 @@ def _render(task: tuple) -> dict:
         "duration": round(len(wave) / sampling_rate, 4),
         "source": sentence["source"],
         "id": utt_id,
-    }
+    } | ({} if pronunciation is None else {"pronunciation": ",".join(pronunciation)})
 
 
-def speech_features(sampling_rate: int):
+def speech_features(sampling_rate: int, pronunciation: bool = False):
+    """The columns of a `zoo data speech` corpus; ``pronunciation`` (the `PRONUNCIATION_RULES` an utterance was said
+    with, comma-separated, "" for none) only in builds with pronunciation variants."""
     import datasets
 
-    return datasets.Features(
+    features = datasets.Features(
         {
             "audio": datasets.Audio(sampling_rate=sampling_rate),
             "text": datasets.Value("string"),
@@ -390,6 +443,9 @@ def speech_features(sampling_rate: int):
             "id": datasets.Value("string"),
         }
     )
+    if pronunciation:
+        features["pronunciation"] = datasets.Value("string")
+    return features
 
 
 def run_pool(function, tasks: list, workers: int | None, description: str, progress: bool = True) -> list:
@@ -459,6 +515,7 @@ def build_speech(
     exclude_sentences_of: str | None = None,
     exclude_speakers_of: str | None = None,
     flite_utterances_per_speaker: int | None = None,
+    pronunciation_variants: float = 0.0,
 ):
     """Synthesize the corpus and (when `output` is given) save it with `save_to_disk`.
 
@@ -489,6 +546,10 @@ def build_speech(
         flite_utterances_per_speaker: sentences each flite speaker reads instead of `utterances_per_speaker`. flite
             has few identity slots (a large plan has ~10 flite training speakers against ~190 of espeak-ng), so a
             recognition corpus evens out the engines' hours with more sentences per flite speaker.
+        pronunciation_variants: the share of the espeak-ng training speakers' utterances said with one or two
+            `PRONUNCIATION_RULES` drawn at random (seeded by `seed` and the utterance), e.g. TH-stopping and
+            g-dropping: accents the engine's voices do not have, for recognizers to hear. Validation and test keep the
+            voices' own pronunciation, so their scores stay comparable. The corpus gets a ``pronunciation`` column.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
@@ -513,6 +574,8 @@ def build_speech(
                 f"every speaker of splits {list(splits)} is also in exclude_speakers_of={exclude_speakers_of!r}; "
                 f"pass another seed (--seed) or more speakers (--num-speakers)"
             )
+    if not 0.0 <= pronunciation_variants <= 1.0:
+        raise ValueError(f"pronunciation_variants is a share of utterances in [0, 1], got {pronunciation_variants}")
     if flite_utterances_per_speaker is not None and flite_utterances_per_speaker < 1:
         raise ValueError(f"flite_utterances_per_speaker must be >= 1, got {flite_utterances_per_speaker}")
     counts = [
@@ -527,7 +590,13 @@ def build_speech(
     for speaker, count in zip(speakers, counts):
         for k in range(count):
             sentence = pool[start + k]  # every utterance its own sentence
-            tasks.append((asdict(speaker), sentence, f"{speaker.speaker_id}-{k:04d}", sampling_rate, audio_format))
+            utt_id = f"{speaker.speaker_id}-{k:04d}"
+            task = (asdict(speaker), sentence, utt_id, sampling_rate, audio_format)
+            if pronunciation_variants:  # a draw per utterance, from (seed, utterance) alone
+                rng = random.Random(f"pronunciation-{seed}-{utt_id}")
+                varied = speaker.engine == "espeak" and speaker.split == "train" and rng.random() < pronunciation_variants
+                task += (sorted(rng.sample(sorted(PRONUNCIATION_RULES), rng.randint(1, 2))) if varied else [],)
+            tasks.append(task)
         start += count
     rows = run_pool(_render, tasks, workers, "speech", progress)
     split_of = {s.speaker_id: s.split for s in speakers}
@@ -537,6 +606,8 @@ def build_speech(
                     kinds=list(kinds), audio_format=audio_format)
     if flite_utterances_per_speaker:
         settings["flite_utterances_per_speaker"] = flite_utterances_per_speaker
+    if pronunciation_variants:
+        settings["pronunciation_variants"] = pronunciation_variants
     if tuple(splits) != SPLITS:
         settings["splits"] = list(splits)
     if exclude_speakers_of:
@@ -549,7 +620,7 @@ def build_speech(
         f"zoo synthetic speech: {num_speakers} espeak-ng/flite speakers, {sampling_rate} Hz; speaker-disjoint splits; "
         f"voices {', '.join(unseen_voices)} appear only in test (unseen_voice=True). Settings: {json.dumps(settings, sort_keys=True)}"
     )
-    dataset = to_dataset_dict(rows_by_split, speech_features(sampling_rate), description, _stable_hash(settings))
+    dataset = to_dataset_dict(rows_by_split, speech_features(sampling_rate, pronunciation=bool(pronunciation_variants)), description, _stable_hash(settings))
     if output:
         metadata = {"kind": "speech", "settings": settings, "speakers": [asdict(s) for s in speakers], "summary": summarize(dataset)}
         save_dataset_dict(dataset, output, metadata)
