@@ -77,6 +77,7 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     for key in ("name", "task", "model", "data", "output_dir"):
         if key not in recipe:
             raise ValueError(f"recipe {str(path)!r} lacks the top-level key {key!r}")
+    card_extras(recipe)  # a malformed `card` is refused now, not after the training
     recipe.setdefault("run_dir", f"runs/{recipe['name']}")
     recipe.setdefault("training", {})
     return recipe
@@ -308,7 +309,21 @@ def save_best(model, task, recipe: dict, metrics: dict, recipe_path: str | None,
         command=command,
         metrics={"validation": validation, "step": metrics["step"]},
         datasets=task.dataset_names(),
+        extra=card_extras(recipe),
     )
+
+
+def card_extras(recipe: dict) -> dict | None:
+    """The recipe's `card` mapping: what its checkpoint's card says besides the measurements (`limitations`, a list
+    of sentences, e.g. how the checkpoint was chosen; `description`, `license`, `language`, `data_description`, ...)."""
+    extras = recipe.get("card")
+    if extras is None:
+        return None
+    if not isinstance(extras, dict) or not isinstance(extras.get("limitations", []), list):
+        raise ValueError(
+            f"recipe key 'card' must be a mapping of card extras, its 'limitations' a list of sentences; got {extras!r}"
+        )
+    return dict(extras)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,10 +107,17 @@ def test_training_learns_and_writes_a_checkpoint_the_stock_pipeline_loads(tone_c
 def test_a_tiny_run_through_main(tone_corpus, tmp_path):
     recipe = make_recipe(tone_corpus, tmp_path, max_steps=2)
     recipe["data"].update(speed_probability=0.5, noise_probability=0.5, validation_examples=2)
+    recipe["card"] = {"limitations": ["Chosen on the test set: validation has no unseen voice."]}
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     assert train_main([str(tmp_path / "recipe.yaml")]) == 0
     config = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
     assert config["vocab_size"] == 30 and config["pad_token_id"] == 0 and config["model_type"] == "ctc_conformer"
+    # the recipe's card extras reach the card
+    assert "Chosen on the test set: validation has no unseen voice." in (tmp_path / "checkpoint" / "README.md").read_text()
+    recipe["card"] = {"limitations": "one sentence"}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match="recipe key 'card' must be a mapping of card extras"):
+        train_main([str(tmp_path / "recipe.yaml")])
 
 
 def test_utterances_normalise_filter_and_augment(tone_corpus):
