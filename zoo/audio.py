@@ -117,6 +117,7 @@ def shift_pitch(waveform: np.ndarray, sampling_rate: int, semitones: float) -> n
     out[: min(len(out), len(shifted))] = shifted[: len(out)]
     return out
 
+
 def _decode_ffmpeg(path_or_bytes, sampling_rate: int | None) -> tuple[np.ndarray, int]:
     if shutil.which("ffmpeg") is None:
         raise AudioError("decoding this format needs ffmpeg; install it with `apt-get install ffmpeg` or pass a wav/flac file")

@@ -398,8 +398,8 @@ def encode_audio(waveform: np.ndarray, sampling_rate: int, audio_format: str = "
 
 
 def _render(task: tuple) -> dict:
-    speaker_dict, sentence, utt_id, sampling_rate, audio_format, *rest = task
-    pronunciation = tuple(rest[0]) if rest and rest[0] is not None else None  # None: no column (builds without it)
+    # pronunciation: the rules to say it with, or None in builds without variants (no column then)
+    speaker_dict, sentence, utt_id, sampling_rate, audio_format, pronunciation = task
     speaker = Speaker(**speaker_dict)
     raw, sr = synthesize(speaker, sentence["original_text"], pronunciation=pronunciation or ())
     wave = resample(raw, sr, sampling_rate)
@@ -591,12 +591,12 @@ def build_speech(
         for k in range(count):
             sentence = pool[start + k]  # every utterance its own sentence
             utt_id = f"{speaker.speaker_id}-{k:04d}"
-            task = (asdict(speaker), sentence, utt_id, sampling_rate, audio_format)
+            pronunciation = None
             if pronunciation_variants:  # a draw per utterance, from (seed, utterance) alone
                 rng = random.Random(f"pronunciation-{seed}-{utt_id}")
                 varied = speaker.engine == "espeak" and speaker.split == "train" and rng.random() < pronunciation_variants
-                task += (sorted(rng.sample(sorted(PRONUNCIATION_RULES), rng.randint(1, 2))) if varied else [],)
-            tasks.append(task)
+                pronunciation = sorted(rng.sample(sorted(PRONUNCIATION_RULES), rng.randint(1, 2))) if varied else []
+            tasks.append((asdict(speaker), sentence, utt_id, sampling_rate, audio_format, pronunciation))
         start += count
     rows = run_pool(_render, tasks, workers, "speech", progress)
     split_of = {s.speaker_id: s.split for s in speakers}
