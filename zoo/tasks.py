@@ -22,6 +22,10 @@ from .audio import FORMANT_RATIOS, PITCH_SEMITONES, change_speed, shift_formants
 from .metrics import si_snr
 from .registry import model_classes
 
+# ASR training items with no speech (`data.silence_probability`): seconds long, and the level of their noise (dBFS RMS)
+SILENCE_SECONDS = (0.5, 6.0)
+SILENCE_DBFS = (-65.0, -15.0)
+
 
 def load_renamed_weights(model, checkpoint: str, rename: dict[str, str]) -> list[str]:
     """Copy the weights of `checkpoint` (a folder or Hub id holding model.safetensors) whose names start with a key
@@ -596,8 +600,10 @@ class AsrCtcTask(RecipeTask):
     split per epoch; default 1), `speed_probability`, `speeds` (default [0.9, 1.1]), `formant_probability`,
     `formant_ratios` (default [0.85, 1.18]; formants moved with pitch and tempo kept), `pitch_probability`,
     `pitch_semitones` (default [-4, 4]; pitch and formants moved with tempo kept, sox's `pitch`), `noise_probability`,
-    `snr_db` ([low, high], default [5, 20]), `validation_examples` (the first utterances of the validation split;
-    null for all).
+    `snr_db` ([low, high], default [5, 20]), `silence_probability` (a share of the training items that are no speech
+    at all, with an empty transcript: digital silence or a noise of the bank at -65 to -15 dBFS, so a recognizer
+    learns to say nothing where nobody speaks; default 0), `silence_seconds` ([shortest, longest], default
+    [0.5, 6]), `validation_examples` (the first utterances of the validation split; null for all).
     """
 
     metric_for_best = "wer"
@@ -666,6 +672,8 @@ class AsrCtcTask(RecipeTask):
             formant_ratios=tuple(data.get("formant_ratios", FORMANT_RATIOS)),
             pitch_probability=float(data.get("pitch_probability", 0.0)),
             pitch_semitones=tuple(data.get("pitch_semitones", PITCH_SEMITONES)),
+            silence_probability=float(data.get("silence_probability", 0.0)),
+            silence_seconds=tuple(data.get("silence_seconds", SILENCE_SECONDS)),
         )
 
     def eval_dataset(self):
@@ -713,23 +721,28 @@ class AsrUtterances:
     a `duration` column, that last at most `max_seconds`; `limit` keeps the first of them. Item `i` is utterance
     `i % len(utterances)`, so `repeats` copies of the set make one epoch. With augmentation each item draws, from
     `(seed, i)` alone, in this order: a formant shift, a pitch shift (tempo kept), a speed change (resampling) and
-    an additive noise at an SNR in `snr_db`. Works as a
-    `torch.utils.data.Dataset`.
+    an additive noise at an SNR in `snr_db`. With `silence_probability` an item is first drawn to be no speech
+    instead: `silence_seconds` of digital silence (one in five) or of a noise of the bank at `SILENCE_DBFS`, with
+    the transcript "". Works as a `torch.utils.data.Dataset`.
     """
 
     def __init__(self, dataset, sampling_rate: int, max_seconds: float | None = None, limit: int | None = None,
                  repeats: int = 1, seed: int = 0, speed_probability: float = 0.0, speeds: tuple = (0.9, 1.1),
                  noise_probability: float = 0.0, snr_db: tuple = (5.0, 20.0), split: str = "train",
                  formant_probability: float = 0.0, formant_ratios: tuple = FORMANT_RATIOS,
-                 pitch_probability: float = 0.0, pitch_semitones: tuple = PITCH_SEMITONES):
+                 pitch_probability: float = 0.0, pitch_semitones: tuple = PITCH_SEMITONES,
+                 silence_probability: float = 0.0, silence_seconds: tuple = SILENCE_SECONDS):
         import datasets
 
         from .asr.processing_asr import normalize_text
 
         _check_augmentation(
             {"speed_probability": speed_probability, "noise_probability": noise_probability,
-             "formant_probability": formant_probability, "pitch_probability": pitch_probability}, snr_db
+             "formant_probability": formant_probability, "pitch_probability": pitch_probability,
+             "silence_probability": silence_probability}, snr_db
         )
+        if silence_probability and not (len(silence_seconds) == 2 and 0 < silence_seconds[0] <= silence_seconds[1]):
+            raise ValueError(f"data.silence_seconds must be [shortest, longest] in seconds, e.g. [0.5, 6.0]; got {list(silence_seconds)}")
         if repeats < 1:
             raise ValueError(f"data.repeats must be >= 1, got {repeats}")
         if formant_probability and not (formant_ratios and all(ratio > 0 for ratio in formant_ratios)):
@@ -753,8 +766,9 @@ class AsrUtterances:
         self.formant_probability, self.formant_ratios = formant_probability, tuple(float(r) for r in formant_ratios)
         self.pitch_probability, self.pitch_semitones = pitch_probability, tuple(float(s) for s in pitch_semitones)
         self.noise_probability, self.snr_db = noise_probability, tuple(snr_db)
+        self.silence_probability, self.silence_seconds = silence_probability, tuple(float(s) for s in silence_seconds)
         self.bank = None
-        if noise_probability > 0:
+        if noise_probability > 0 or silence_probability > 0:
             from .data import mixtures
 
             self.bank = mixtures.noise_bank(sampling_rate)
@@ -770,9 +784,11 @@ class AsrUtterances:
 
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} utterances")
+        rng = random.Random(f"asr-{self.seed}-{index}")
+        if self.silence_probability and rng.random() < self.silence_probability:  # no draw when off: old recipes unchanged
+            return {"waveform": self._no_speech(rng), "text": ""}
         row = self.rows[index % len(self.rows)]
         wave = load_audio(self.audio[row]["audio"], self.sampling_rate)
-        rng = random.Random(f"asr-{self.seed}-{index}")
         if self.formant_probability and rng.random() < self.formant_probability:  # no draw when off
             wave = shift_formants(wave, self.sampling_rate, rng.choice(self.formant_ratios), seed=rng.randrange(2**31))
         if self.pitch_probability and rng.random() < self.pitch_probability:  # no draw when off: old recipes unchanged
@@ -783,6 +799,16 @@ class AsrUtterances:
             noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, len(wave), rng.random())
             wave = _add_noise(wave, noise, rng.uniform(*self.snr_db), _rms(wave))
         return {"waveform": wave.astype(np.float32), "text": self.texts[row]}
+
+    def _no_speech(self, rng) -> np.ndarray:
+        from .data.mixtures import noise_segment
+
+        length = round(rng.uniform(*self.silence_seconds) * self.sampling_rate)
+        if rng.random() < 0.2:
+            return np.zeros(length, dtype=np.float32)
+        noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, length, rng.random())
+        level = 10 ** (rng.uniform(*SILENCE_DBFS) / 20)
+        return (noise * (level / max(_rms(noise), 1e-8))).astype(np.float32)
 
 
 TASKS["automatic-speech-recognition"] = AsrCtcTask

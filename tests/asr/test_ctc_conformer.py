@@ -122,6 +122,34 @@ def test_config_checks():
     assert CtcConformerConfig.conformer_s().num_layers == 16
 
 
+def test_spec_augment_masks_only_real_frames_while_training():
+    from zoo.asr.ctc_conformer.modeling_ctc_conformer import spec_augment
+
+    config = CtcConformerConfig(**{**TINY, "mask_time_prob": 0.2, "mask_time_length": 5, "mask_feature_prob": 0.25, "mask_feature_length": 4})
+    torch.manual_seed(1)
+    features = torch.randn(3, 200, 80) + 10.0  # no real value is 0
+    lengths = torch.tensor([200, 120, 30])
+    masked = spec_augment(features, lengths, config)
+    for row, length in enumerate(lengths.tolist()):
+        zero = masked[row, :length] == 0
+        frames, bins = zero.all(-1), zero.all(0)
+        assert 0 < frames.float().mean() < 0.5 and 0 < bins.float().mean() < 0.6
+        assert (zero == (frames[:, None] | bins[None, :])).all()  # whole frames and whole bands only
+        # padding is left as it was (the model zeroes it anyway) and so are the frames that are not masked
+        torch.testing.assert_close(masked[row, length:], features[row, length:] * bins[None, :].logical_not())
+    torch.testing.assert_close(masked[~(masked == 0)], features[~(masked == 0)])
+
+    model, plain = make(mask_time_prob=0.2, mask_feature_prob=0.25, dropout=0.0), make(dropout=0.0)
+    inputs = torch.randn(2, 160, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(inputs).logits, plain.eval()(inputs).logits)  # inference is unchanged
+        torch.manual_seed(2)
+        assert not torch.allclose(model.train()(inputs).logits, plain.train()(inputs).logits)
+    for bad, message in (({"mask_time_prob": 1.0}, "mask_time_prob"), ({"mask_feature_length": 0}, "mask_feature_length must be >= 1")):
+        with pytest.raises(ValueError, match=message):
+            CtcConformerConfig(**bad)
+
+
 def test_save_load_round_trip_and_auto_classes(model, tmp_path):
     model.save_pretrained(tmp_path)
     assert AutoConfig.from_pretrained(tmp_path).model_type == "ctc_conformer"

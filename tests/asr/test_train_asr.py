@@ -161,6 +161,41 @@ def test_utterances_normalise_filter_and_augment(tone_corpus):
         plain[16]
 
 
+def test_no_speech_items_have_an_empty_transcript(tone_corpus):
+    from zoo.data.hub import load_corpus
+    from zoo.tasks import SILENCE_DBFS
+
+    train = load_corpus(tone_corpus)["train"]
+    quiet = AsrUtterances(train, RATE, repeats=4, seed=3, silence_probability=1.0, silence_seconds=(0.5, 1.0))
+    items = [quiet[i] for i in range(len(quiet))]
+    assert all(item["text"] == "" for item in items)
+    assert all(0.5 * RATE <= len(item["waveform"]) <= RATE for item in items)
+    levels = [20 * np.log10(np.sqrt(np.mean(item["waveform"].astype(np.float64) ** 2)) + 1e-12) for item in items]
+    silent = [level for level in levels if level < -200]  # digital silence, about one in five
+    assert 0 < len(silent) < len(items)
+    assert all(SILENCE_DBFS[0] - 0.1 <= level <= SILENCE_DBFS[1] + 0.1 for level in levels if level > -200)
+    # off, no draw is made: every item is what it was before the option existed
+    plain, off = AsrUtterances(train, RATE, seed=3, noise_probability=1.0), AsrUtterances(train, RATE, seed=3, noise_probability=1.0, silence_probability=0.0)
+    np.testing.assert_array_equal(off[2]["waveform"], plain[2]["waveform"])
+    some = AsrUtterances(train, RATE, repeats=4, seed=3, silence_probability=0.5)
+    texts = [some[i]["text"] for i in range(len(some))]
+    assert "" in texts and set(texts) - {""} <= set(TRAIN_TEXTS)
+    with pytest.raises(ValueError, match=r"data.silence_probability must lie in \[0, 1\]"):
+        AsrUtterances(train, RATE, silence_probability=1.2)
+    with pytest.raises(ValueError, match=r"data.silence_seconds must be \[shortest, longest\].*got \[2.0, 1.0\]"):
+        AsrUtterances(train, RATE, silence_probability=0.1, silence_seconds=(2.0, 1.0))
+
+
+def test_a_batch_of_no_speech_trains(tone_corpus, tmp_path):
+    task = AsrCtcTask(make_recipe(tone_corpus, tmp_path))
+    model = task.build_model().train()
+    batch = task.collate([{"waveform": np.zeros(RATE, dtype=np.float32), "text": ""}, {"waveform": np.zeros(RATE // 2, dtype=np.float32), "text": ""}])
+    assert batch["labels"].shape[0] == 2 and not (batch["labels"] >= 0).any()
+    loss = model(**batch).loss
+    assert torch.isfinite(loss) and loss > 0  # -log p(all blanks): pushes the model to say nothing
+    loss.backward()
+
+
 def test_collate_and_validation_metrics(tone_corpus, tmp_path):
     task = AsrCtcTask(make_recipe(tone_corpus, tmp_path))
     model = task.build_model()

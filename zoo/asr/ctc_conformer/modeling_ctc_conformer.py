@@ -40,6 +40,31 @@ def subsampled_lengths(lengths):
     return halved_lengths(halved_lengths(lengths))
 
 
+def spec_augment(features: torch.Tensor, lengths: Optional[torch.Tensor], config: CtcConformerConfig) -> torch.Tensor:
+    """SpecAugment's masks (Park et al., 2019) on `(batch, frames, num_mel_bins)` features: in every utterance, time
+    spans of `config.mask_time_length` frames covering about `config.mask_time_prob` of its real frames, and bands of
+    `config.mask_feature_length` bins covering about `config.mask_feature_prob` of the bins, set to 0 (the features
+    are normalised per utterance, so 0 is its mean). Spans are drawn from torch's global generator, never reach into
+    padding, and may overlap."""
+    batch, frames, bins = features.shape
+    keep = torch.ones(batch, frames, bins, dtype=torch.bool, device=features.device)
+    real = [frames] * batch if lengths is None else lengths.tolist()
+    for row, length in enumerate(real):
+        for prob, span, size, axis in (
+            (config.mask_time_prob, config.mask_time_length, int(length), 0),
+            (config.mask_feature_prob, config.mask_feature_length, bins, 1),
+        ):
+            count = int(prob * size / span + torch.rand(()).item())  # stochastic rounding: the share is kept on average
+            if prob <= 0 or size <= span or count == 0:
+                continue
+            for start in torch.randint(0, size - span + 1, (count,)).tolist():
+                if axis == 0:
+                    keep[row, start : start + span, :] = False
+                else:
+                    keep[row, :, start : start + span] = False
+    return features * keep.to(features.dtype)
+
+
 class ConvSubsampling(nn.Module):
     """Two stride-2 3x3 convolutions over (frames, mel bins), then a projection: 4x fewer frames, `hidden_size` wide."""
 
@@ -223,6 +248,8 @@ class CtcConformerModel(CtcConformerPreTrainedModel):
         _check_inputs(self.config, input_features, attention_mask)
         # no padding in the batch: skip every masking step
         lengths = None if attention_mask is None or bool(attention_mask.all()) else attention_mask.sum(-1).long()
+        if self.training and (self.config.mask_time_prob > 0 or self.config.mask_feature_prob > 0):
+            input_features = spec_augment(input_features, lengths, self.config)
         hidden = self.subsampling(input_features, lengths)  # (batch, steps, hidden_size)
         step_mask = None
         if lengths is not None:
