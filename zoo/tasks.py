@@ -653,8 +653,32 @@ class AsrCtcTask(RecipeTask):
                 f"model.config.hop_length={hop_length} but the feature extractor steps {extractor.hop_length} samples "
                 f"(10 ms at {self.sampling_rate} Hz); set hop_length: {extractor.hop_length} in the recipe"
             )
+        grown = self.recipe["model"].get("new_blocks")
+        if grown is not None:
+            self._start_new_blocks_as_identity(model, grown)
         self._output_lengths = model._get_feat_extract_output_lengths
         return model
+
+    def _start_new_blocks_as_identity(self, model, how: str) -> None:
+        """`model.new_blocks: identity`: the encoder blocks a recipe adds on top of its `model.init_from` checkpoint's
+        (a larger `num_layers`) start as identities (`CtcConformerModel.start_blocks_as_identity`), so the grown model
+        starts with the checkpoint's outputs instead of behind random layers."""
+        from transformers import AutoConfig
+
+        init_from = self.recipe["model"].get("init_from")
+        blocks = getattr(getattr(model, "ctc_conformer", None), "blocks", None)
+        if how != "identity" or not init_from or blocks is None:
+            raise ValueError(
+                f"model.new_blocks: {how!r} needs the value 'identity', a model.init_from checkpoint to grow from, and a "
+                f"Conformer encoder (model.type ctc_conformer); got model.type {self.recipe['model']['type']!r}, init_from {init_from!r}"
+            )
+        before = AutoConfig.from_pretrained(init_from).num_layers
+        if len(blocks) <= before:
+            raise ValueError(
+                f"model.new_blocks: identity, but the recipe's num_layers={len(blocks)} adds no block to the {before} of "
+                f"{init_from}; raise model.config.num_layers or drop model.new_blocks"
+            )
+        model.ctc_conformer.start_blocks_as_identity(before)
 
     def train_dataset(self):
         data = self.data

@@ -281,3 +281,37 @@ def test_eval_groups_split_unseen_voices_and_held_out_speakers():
     }
     # a corpus that names no voices (a Hub dataset) is scored whole
     assert asr_groups(rows.remove_columns(["engine", "voice", "unseen_voice"]), "validation") == {"validation speakers, all": [0, 1, 2, 3, 4]}
+
+
+def test_a_deeper_model_grown_from_a_checkpoint_starts_where_it_was(tone_corpus, tone_folder, tmp_path):
+    from zoo.asr.processing_asr import greedy_decode
+
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["model"].update(init_from=tone_folder, new_blocks="identity")
+    recipe["model"]["config"]["num_layers"] = TINY["num_layers"] + 2
+    task = AsrCtcTask(recipe)
+    grown = task.build_model().eval()
+    source = AsrCtcTask(make_recipe(tone_corpus, tmp_path)).build_model()
+    source = type(source).from_pretrained(tone_folder).eval()
+    assert len(grown.ctc_conformer.blocks) == len(source.ctc_conformer.blocks) + 2
+    items = [task.train_dataset()[i] for i in range(4)]
+    batch = task.collate(items)
+    with torch.no_grad():
+        ours, theirs = grown(batch["input_features"], batch["attention_mask"]).logits, source(batch["input_features"], batch["attention_mask"]).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-3, rtol=1e-3)
+    tokenizer = task.processor().tokenizer
+    assert greedy_decode(ours, tokenizer) == greedy_decode(theirs, tokenizer)
+    # random new blocks move the scores far more
+    recipe["model"].pop("new_blocks")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        random_top = AsrCtcTask(recipe).build_model().eval()(batch["input_features"], batch["attention_mask"]).logits
+    assert (ours - theirs).abs().mean() < 0.5 * (random_top - theirs).abs().mean()
+
+    recipe["model"]["new_blocks"] = "copy"
+    with pytest.raises(ValueError, match="needs the value 'identity'"):
+        AsrCtcTask(recipe).build_model()
+    recipe["model"]["new_blocks"] = "identity"
+    recipe["model"]["config"]["num_layers"] = TINY["num_layers"]
+    with pytest.raises(ValueError, match="adds no block"):
+        AsrCtcTask(recipe).build_model()

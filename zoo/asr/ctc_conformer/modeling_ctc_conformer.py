@@ -54,9 +54,9 @@ def spec_augment(features: torch.Tensor, lengths: Optional[torch.Tensor], config
             (config.mask_time_prob, config.mask_time_length, int(length), 0),
             (config.mask_feature_prob, config.mask_feature_length, bins, 1),
         ):
-            count = int(prob * size / span + torch.rand(()).item())  # stochastic rounding: the share is kept on average
-            if prob <= 0 or size <= span or count == 0:
+            if prob <= 0 or size <= span:
                 continue
+            count = int(prob * size / span + torch.rand(()).item())  # stochastic rounding: the share is kept on average
             for start in torch.randint(0, size - span + 1, (count,)).tolist():
                 if axis == 0:
                     keep[row, start : start + span, :] = False
@@ -188,6 +188,14 @@ class ConformerBlock(nn.Module):
         self.feed_forward_out = FeedForward(config)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
+    @torch.no_grad()
+    def zero_residual_branches(self) -> None:
+        """Zero the last layer of every residual branch: the block then only layer-norms its input. The zeroed layers
+        still get gradients, so training grows the branches from nothing."""
+        for layer in (self.feed_forward_in.outer, self.attention.out, self.convolution.pointwise_out, self.feed_forward_out.outer):
+            layer.weight.zero_()
+            layer.bias.zero_()
+
     def forward(self, hidden: torch.Tensor, step_mask: Optional[torch.Tensor]) -> torch.Tensor:
         hidden = hidden + 0.5 * self.feed_forward_in(hidden)
         hidden = hidden + self.attention(hidden, step_mask)
@@ -243,6 +251,20 @@ class CtcConformerModel(CtcConformerPreTrainedModel):
         self.subsampling = ConvSubsampling(config)
         self.blocks = nn.ModuleList([ConformerBlock(config) for _ in range(config.num_layers)])
         self.post_init()
+
+    @torch.no_grad()
+    def start_blocks_as_identity(self, first: int) -> None:
+        """Make blocks `first:` (new blocks on top of `first` trained ones) pass the trained blocks' output on
+        unchanged, so a deeper model grown from a trained one starts where that one was: their residual branches are
+        zeroed, block `first - 1`'s final LayerNorm scale and shift move to the top block, and the norms in between
+        are plain (a LayerNorm of an already normalised input returns it, up to its epsilon)."""
+        if not 0 < first < len(self.blocks):
+            raise ValueError(f"blocks {first}: of {len(self.blocks)} are not new blocks on top of trained ones; need 0 < first < {len(self.blocks)}")
+        for block in self.blocks[first:]:
+            block.zero_residual_branches()
+            block.norm.reset_parameters()
+        self.blocks[-1].norm.load_state_dict(self.blocks[first - 1].norm.state_dict())
+        self.blocks[first - 1].norm.reset_parameters()
 
     def forward(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor] = None, **kwargs) -> BaseModelOutput:
         _check_inputs(self.config, input_features, attention_mask)
