@@ -30,6 +30,13 @@ class CtcConformerConfig(PretrainedConfig):
         ctc_loss_reduction: "mean" (each sequence's loss divided by its target length, then averaged over the
             batch, like `torch.nn.CTCLoss`) or "sum".
         ctc_zero_infinity: give zero loss (and gradient) to sequences too short for their transcript instead of inf.
+        mask_time_prob: SpecAugment (Park et al., 2019) while training: about this share of each utterance's real
+            frames is set to 0 (its mean: the features are normalised per utterance), in spans of `mask_time_length`
+            frames; 0 turns time masks off. Never applied in eval mode.
+        mask_time_length: frames per time mask.
+        mask_feature_prob: likewise, about this share of the mel bins of every frame of an utterance is set to 0, in
+            bands of `mask_feature_length` bins; 0 turns frequency masks off.
+        mask_feature_length: mel bins per frequency mask.
 
     >>> config = CtcConformerConfig(hidden_size=16, num_layers=1, num_heads=2, ffn_dim=32, subsampling_channels=8)
     >>> config.inputs_to_logits_ratio, config.pad_token_id
@@ -57,6 +64,10 @@ class CtcConformerConfig(PretrainedConfig):
         pad_token_id: int = 0,
         ctc_loss_reduction: str = "mean",
         ctc_zero_infinity: bool = True,
+        mask_time_prob: float = 0.0,
+        mask_time_length: int = 10,
+        mask_feature_prob: float = 0.0,
+        mask_feature_length: int = 8,
         **kwargs,
     ):
         if hidden_size % num_heads or (hidden_size // num_heads) % 2:
@@ -70,6 +81,11 @@ class CtcConformerConfig(PretrainedConfig):
             raise ValueError(f"ctc_loss_reduction must be 'mean' or 'sum', got {ctc_loss_reduction!r}")
         if not 0 <= pad_token_id < vocab_size:
             raise ValueError(f"pad_token_id (the CTC blank) must lie in [0, vocab_size={vocab_size}), got {pad_token_id}")
+        for name, prob, length in (("mask_time", mask_time_prob, mask_time_length), ("mask_feature", mask_feature_prob, mask_feature_length)):
+            if not 0.0 <= prob < 1.0:
+                raise ValueError(f"{name}_prob is a share of the frames or bins to mask, in [0, 1); got {prob}")
+            if length < 1:
+                raise ValueError(f"{name}_length must be >= 1, got {length}")
         if num_mel_bins < 4:
             raise ValueError(f"num_mel_bins must be >= 4 (two stride-2 convolutions run over it), got {num_mel_bins}")
         self.sampling_rate = sampling_rate
@@ -88,6 +104,10 @@ class CtcConformerConfig(PretrainedConfig):
         self.vocab_size = vocab_size
         self.ctc_loss_reduction = ctc_loss_reduction
         self.ctc_zero_infinity = ctc_zero_infinity
+        self.mask_time_prob = mask_time_prob
+        self.mask_time_length = mask_time_length
+        self.mask_feature_prob = mask_feature_prob
+        self.mask_feature_length = mask_feature_length
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
     @property

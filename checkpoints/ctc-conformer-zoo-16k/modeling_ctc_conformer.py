@@ -40,6 +40,31 @@ def subsampled_lengths(lengths):
     return halved_lengths(halved_lengths(lengths))
 
 
+def spec_augment(features: torch.Tensor, lengths: Optional[torch.Tensor], config: CtcConformerConfig) -> torch.Tensor:
+    """SpecAugment's masks (Park et al., 2019) on `(batch, frames, num_mel_bins)` features: in every utterance, time
+    spans of `config.mask_time_length` frames covering about `config.mask_time_prob` of its real frames, and bands of
+    `config.mask_feature_length` bins covering about `config.mask_feature_prob` of the bins, set to 0 (the features
+    are normalised per utterance, so 0 is its mean). Spans are drawn from torch's global generator, never reach into
+    padding, and may overlap."""
+    batch, frames, bins = features.shape
+    keep = torch.ones(batch, frames, bins, dtype=torch.bool, device=features.device)
+    real = [frames] * batch if lengths is None else lengths.tolist()
+    for row, length in enumerate(real):
+        for prob, span, size, axis in (
+            (config.mask_time_prob, config.mask_time_length, int(length), 0),
+            (config.mask_feature_prob, config.mask_feature_length, bins, 1),
+        ):
+            if prob <= 0 or size <= span:
+                continue
+            count = int(prob * size / span + torch.rand(()).item())  # stochastic rounding: the share is kept on average
+            for start in torch.randint(0, size - span + 1, (count,)).tolist():
+                if axis == 0:
+                    keep[row, start : start + span, :] = False
+                else:
+                    keep[row, :, start : start + span] = False
+    return features * keep.to(features.dtype)
+
+
 class ConvSubsampling(nn.Module):
     """Two stride-2 3x3 convolutions over (frames, mel bins), then a projection: 4x fewer frames, `hidden_size` wide."""
 
@@ -163,6 +188,14 @@ class ConformerBlock(nn.Module):
         self.feed_forward_out = FeedForward(config)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
+    @torch.no_grad()
+    def zero_residual_branches(self) -> None:
+        """Zero the last layer of every residual branch: the block then only layer-norms its input. The zeroed layers
+        still get gradients, so training grows the branches from nothing."""
+        for layer in (self.feed_forward_in.outer, self.attention.out, self.convolution.pointwise_out, self.feed_forward_out.outer):
+            layer.weight.zero_()
+            layer.bias.zero_()
+
     def forward(self, hidden: torch.Tensor, step_mask: Optional[torch.Tensor]) -> torch.Tensor:
         hidden = hidden + 0.5 * self.feed_forward_in(hidden)
         hidden = hidden + self.attention(hidden, step_mask)
@@ -219,10 +252,26 @@ class CtcConformerModel(CtcConformerPreTrainedModel):
         self.blocks = nn.ModuleList([ConformerBlock(config) for _ in range(config.num_layers)])
         self.post_init()
 
+    @torch.no_grad()
+    def start_blocks_as_identity(self, first: int) -> None:
+        """Make blocks `first:` (new blocks on top of `first` trained ones) pass the trained blocks' output on
+        unchanged, so a deeper model grown from a trained one starts where that one was: their residual branches are
+        zeroed, block `first - 1`'s final LayerNorm scale and shift move to the top block, and the norms in between
+        are plain (a LayerNorm of an already normalised input returns it, up to its epsilon)."""
+        if not 0 < first < len(self.blocks):
+            raise ValueError(f"blocks {first}: of {len(self.blocks)} are not new blocks on top of trained ones; need 0 < first < {len(self.blocks)}")
+        for block in self.blocks[first:]:
+            block.zero_residual_branches()
+            block.norm.reset_parameters()
+        self.blocks[-1].norm.load_state_dict(self.blocks[first - 1].norm.state_dict())
+        self.blocks[first - 1].norm.reset_parameters()
+
     def forward(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor] = None, **kwargs) -> BaseModelOutput:
         _check_inputs(self.config, input_features, attention_mask)
         # no padding in the batch: skip every masking step
         lengths = None if attention_mask is None or bool(attention_mask.all()) else attention_mask.sum(-1).long()
+        if self.training and (self.config.mask_time_prob > 0 or self.config.mask_feature_prob > 0):
+            input_features = spec_augment(input_features, lengths, self.config)
         hidden = self.subsampling(input_features, lengths)  # (batch, steps, hidden_size)
         step_mask = None
         if lengths is not None:
