@@ -33,14 +33,14 @@ NOISE_DBFS = (-50.0, -35.0, -20.0)
 def no_speech_clips(rate: int = RATE) -> list[tuple[str, np.ndarray]]:
     """`(name, (time,) float32)` clips with no speech in them: digital silence, and bank noises at set levels."""
     from zoo.data.mixtures import noise_bank, noise_segment
+    from zoo.data.speech import normalize_level
 
     clips = [(f"silence {s:g} s", np.zeros(int(s * rate), dtype=np.float32)) for s in SILENCE_SECONDS]
     bank = noise_bank(rate)
     for name in sorted(bank):
         noise = noise_segment(bank, name, "test", int(NOISE_SECONDS * rate), 0.0)
-        rms = float(np.sqrt(np.mean(noise.astype(np.float64) ** 2)))
         for level in NOISE_DBFS:
-            clips.append((f"{name} {level:g} dBFS", (noise * (10 ** (level / 20) / max(rms, 1e-8))).astype(np.float32)))
+            clips.append((f"{name} {level:g} dBFS", normalize_level(noise, level, peak=float("inf"))))
     return clips
 
 

@@ -819,20 +819,20 @@ class AsrUtterances:
             wave = shift_pitch(wave, self.sampling_rate, rng.choice(self.pitch_semitones))
         if self.speed_probability and rng.random() < self.speed_probability:
             wave = change_speed(wave, self.sampling_rate, rng.choice(self.speeds))
-        if self.bank is not None and rng.random() < self.noise_probability:
+        if self.noise_probability and rng.random() < self.noise_probability:  # the bank may be loaded for no-speech items alone
             noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, len(wave), rng.random())
             wave = _add_noise(wave, noise, rng.uniform(*self.snr_db), _rms(wave))
         return {"waveform": wave.astype(np.float32), "text": self.texts[row]}
 
     def _no_speech(self, rng) -> np.ndarray:
         from .data.mixtures import noise_segment
+        from .data.speech import normalize_level
 
         length = round(rng.uniform(*self.silence_seconds) * self.sampling_rate)
         if rng.random() < 0.2:
             return np.zeros(length, dtype=np.float32)
         noise = noise_segment(self.bank, rng.choice(sorted(self.bank)), self.split, length, rng.random())
-        level = 10 ** (rng.uniform(*SILENCE_DBFS) / 20)
-        return (noise * (level / max(_rms(noise), 1e-8))).astype(np.float32)
+        return normalize_level(noise, rng.uniform(*SILENCE_DBFS), peak=float("inf"))
 
 
 TASKS["automatic-speech-recognition"] = AsrCtcTask
