@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # 1. Debian packages: TTS engines and text sources for the corpora, sox/fluidsynth for sounds,
 #    ffmpeg for mp3/m4a and torchcodec, chromium for the browser tests.
 APT_PACKAGES=(espeak-ng flite sox libsox-fmt-all fluidsynth fluid-soundfont-gm fortunes wordnet-base dict-gcide
+              festival festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts  # festival: extra ASR training voices
               ffmpeg libsndfile1 chromium git python3-venv g++)  # g++: kenlm builds from source
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

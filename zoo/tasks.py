@@ -106,15 +106,42 @@ class RecipeTask:
             )
         return model
 
-    def corpus_source(self, split: str) -> str:
-        """The corpus (folder or Hub id) of one split: `data.<split>_corpus` when the recipe names one, else `data.corpus`."""
-        return str(self.data.get(f"{split}_corpus", self.data["corpus"]))
+    def corpus_source(self, split: str) -> str | list[str]:
+        """The corpus (folder or Hub id) of one split: `data.<split>_corpus` when the recipe names one, else
+        `data.corpus`; a list when the recipe names several to read together (`split` concatenates them)."""
+        value = self.data.get(f"{split}_corpus", self.data["corpus"])
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
 
     def split(self, name: str):
         """One split of the recipe's corpus: `data.<name>_corpus` when the recipe names one (e.g. a bigger
         `train_corpus` next to a fixed validation/test corpus), else `data.corpus`; each loaded once with
-        `zoo.data.hub.load_corpus`."""
+        `zoo.data.hub.load_corpus`. A list of corpora (e.g. `train_corpus: [data/speech-asr6, data/speech-festival]`)
+        gives their `name` splits one after another, with the columns they all have."""
         source = self.corpus_source(name)
+        if isinstance(source, str):
+            return self._split_of(source, name)
+        if not source:
+            raise ValueError(f"data.{name}_corpus is an empty list; name one corpus or more")
+        parts = [self._split_of(one, name) for one in source]
+        common = [c for c in parts[0].column_names if all(c in part.column_names for part in parts)]
+        for column in ("audio", "text"):
+            if column not in common:
+                raise ValueError(f"the corpora {source} of data.{name}_corpus do not all have an {column!r} column")
+        import datasets
+
+        parts = [part.select_columns(common) for part in parts]
+        parts = [parts[0]] + [part.cast(parts[0].features) for part in parts[1:]]
+        return datasets.concatenate_datasets(parts)
+
+    def one_corpus_source(self, split: str) -> str:
+        """`corpus_source` for tasks that mix or separate from one corpus per split; a list is refused."""
+        source = self.corpus_source(split)
+        if not isinstance(source, str):
+            raise ValueError(f"data.{split}_corpus lists {source}; this task reads one corpus per split, so name one "
+                             f"(speech recognition recipes may list several)")
+        return source
+
+    def _split_of(self, source: str, name: str):
         if source not in self._corpora:
             from .data.hub import load_corpus
 
@@ -127,8 +154,9 @@ class RecipeTask:
     def dataset_names(self) -> list[str]:
         names = [str(self.data["corpus"])]
         for key, value in sorted(self.data.items()):
-            if key.endswith("_corpus") and str(value) not in names:  # train_corpus may also be validation_corpus
-                names.append(str(value))
+            for one in value if isinstance(value, (list, tuple)) else [value]:
+                if key.endswith("_corpus") and str(one) not in names:  # train_corpus may also be validation_corpus
+                    names.append(str(one))
         return names
 
 
@@ -150,7 +178,7 @@ class SeparationTask(RecipeTask):
         from .data.mixtures import DynamicMixer
 
         return DynamicMixer(
-            self.corpus_source(split),  # e.g. a bigger train_corpus
+            self.one_corpus_source(split),  # e.g. a bigger train_corpus
             num_speakers=int(self.data.get("num_speakers", 2)),
             sampling_rate=int(self.data["sampling_rate"]),
             segment_seconds=seconds,
@@ -245,13 +273,13 @@ class QualityEstimationTask(RecipeTask):
 
     def train_dataset(self):
         return self.separated(
-            self.corpus_source("train"), "train", int(self.data.get("train_mixtures", 1000)), float(self.data.get("segment_seconds", 2.0)), self.seed
+            self.one_corpus_source("train"), "train", int(self.data.get("train_mixtures", 1000)), float(self.data.get("segment_seconds", 2.0)), self.seed
         )
 
     def eval_dataset(self):
         # the validation speakers' mixtures, never seen in training; the same set at every validation
         return self.separated(
-            self.corpus_source("validation"), "validation", int(self.data.get("validation_mixtures", 100)),
+            self.one_corpus_source("validation"), "validation", int(self.data.get("validation_mixtures", 100)),
             float(self.data.get("validation_seconds", 4.0)), self.seed + 10_000,
         )
 

@@ -259,6 +259,33 @@ def test_train_corpus_replaces_only_the_train_split(tone_corpus, tmp_path):
         AsrCtcTask(recipe).split("validation")
 
 
+def test_a_list_of_train_corpora_is_read_together_with_their_common_columns(tone_corpus, tmp_path):
+    import datasets
+
+    other = tmp_path / "other"
+    test = datasets.load_from_disk(tone_corpus)["test"]
+    datasets.DatasetDict(train=test.add_column("engine", ["festival"]).remove_columns("speaker_id")).save_to_disk(str(other))
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["data"]["train_corpus"] = [tone_corpus, str(other)]
+    task = AsrCtcTask(recipe)
+    train = task.split("train")
+    assert train["text"] == [t.upper() for t in TRAIN_TEXTS] + ["AB CD"]
+    assert sorted(train.column_names) == ["audio", "duration", "text"]  # speaker_id and engine are not in both
+    assert len(task.train_dataset()) == len(train) * int(recipe["data"].get("repeats", 1))
+    assert task.dataset_names() == [tone_corpus, str(other)]
+    recipe["data"]["train_corpus"] = []
+    with pytest.raises(ValueError, match="empty list"):
+        AsrCtcTask(recipe).split("train")
+
+
+def test_separation_refuses_a_list_of_corpora_clearly(tone_corpus):
+    from zoo.tasks import SeparationTask
+
+    task = SeparationTask({"task": "audio-source-separation", "data": {"corpus": tone_corpus, "train_corpus": [tone_corpus, tone_corpus], "sampling_rate": 8000}})
+    with pytest.raises(ValueError, match="reads one corpus per split"):
+        task.one_corpus_source("train")
+
+
 def test_eval_groups_split_unseen_voices_and_held_out_speakers():
     import datasets
 

@@ -9,12 +9,14 @@ import pytest
 from zoo.audio import load_audio
 from zoo.data.speech import (
     ESPEAK_PITCH_STEP,
+    FESTIVAL_VOICES,
     FLITE_F0_STEP_SEMITONES,
     FLITE_VOICES,
     UNSEEN_VOICES,
     Speaker,
     build_speech,
     flite_f0_slots,
+    plan_festival_speakers,
     plan_speakers,
     synthesize,
     trim_silence,
@@ -260,3 +262,43 @@ def test_pronunciation_variants_change_espeak_training_speech_only(tiny_speech_k
         assert set(varied[split]["pronunciation"]) == {""} and bytes_of(varied[split]) == bytes_of(plain[split])
     with pytest.raises(ValueError, match="pronunciation_variants is a share of utterances in \\[0, 1\\], got 2"):
         build_speech(None, sentences=sentences, pronunciation_variants=2, **tiny_speech_kwargs)
+
+
+def test_unseen_dev_set_holds_the_unseen_voices_reading_validation_sentences_only(tiny_speech_dir, tiny_speech, tiny_speech_kwargs, sentences):
+    dev = build_speech(None, sentences=sentences, unseen_dev_of=str(tiny_speech_dir), **{**tiny_speech_kwargs, "utterances_per_speaker": 1})
+    assert list(dev) == ["validation"]
+    rows = dev["validation"]
+    assert len(rows) and all(rows["unseen_voice"])
+    assert {f"{e}:{v}" for e, v in zip(rows["engine"], rows["voice"])} == set(UNSEEN_VOICES)
+    assert set(rows["original_text"]) <= set(tiny_speech["validation"]["original_text"])
+    assert not set(rows["original_text"]) & set(tiny_speech["test"]["original_text"])
+    # the test split's unseen-voice speakers, now reading validation sentences
+    unseen_test = {s for s, u in zip(tiny_speech["test"]["speaker_id"], tiny_speech["test"]["unseen_voice"]) if u}
+    assert set(rows["speaker_id"]) == unseen_test
+
+
+def _rms_level(wave):
+    return float(np.sqrt(np.mean(np.square(wave))))
+
+
+@pytest.mark.skipif(not FESTIVAL_VOICES or __import__("shutil").which("text2wave") is None, reason="festival is not installed")
+def test_festival_speakers_are_distinct_training_voices_and_follow_their_pitch():
+    speakers = plan_festival_speakers(14, seed=0)
+    assert len({s.speaker_id for s in speakers}) == 14 and {s.split for s in speakers} == {"train"}
+    assert {s.voice for s in speakers} == set(FESTIVAL_VOICES)  # every installed voice takes a turn
+    assert plan_festival_speakers(14, seed=0) == speakers and plan_festival_speakers(14, seed=1) != speakers
+    with pytest.raises(ValueError, match="festival_speakers=15 is more than the 14"):
+        plan_festival_speakers(15)
+    text = "The quick brown fox jumps over the lazy dog, and then it runs away."
+    low, high = FESTIVAL_VOICES["ked"][2]
+    waves = [synthesize(Speaker("s", "festival", "ked", "", 1.0, float(f0), "male"), text) for f0 in (low, high)]
+    f0_low, f0_high = (_median_f0(w, sr) for w, sr in waves)
+    assert abs(np.log(f0_high / f0_low) - np.log(high / low)) < 0.15
+    slow, sr = synthesize(Speaker("s", "festival", "slt", "", 1.2, 174.0, "female"), text)
+    fast, _ = synthesize(Speaker("s", "festival", "slt", "", 0.85, 174.0, "female"), text)
+    assert 1.25 < len(slow) / len(fast) < 1.6 and sr == 32000 and _rms_level(slow) > 0.01
+
+
+def test_a_festival_build_alone_needs_festival_speakers(sentences):
+    with pytest.raises(ValueError, match="num_speakers=0 builds festival speakers alone"):
+        build_speech(None, sentences=sentences, num_speakers=0)

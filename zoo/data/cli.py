@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="leave out every validation and test speaker (speaker_id: a voice and pitch slot) of this `zoo data speech` "
                              "folder: with another --seed, a build with many more training speakers that shares none with "
                              "that folder's held-out splits")
+    speech.add_argument("--festival-speakers", type=int, default=0, metavar="N",
+                        help="add N training speakers voiced by festival (voices ked, kal, slt; `apt-get install festival "
+                             "festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts`), reading --flite-utterances-per-speaker "
+                             "sentences each; with --num-speakers 0 the build holds them alone (default: 0)")
+    speech.add_argument("--unseen-dev-of", default=None, metavar="FOLDER",
+                        help="build a development set of the unseen voices instead: only their speakers, as a validation "
+                             "split, reading this `zoo data speech` folder's validation sentences (never read by builds "
+                             "made with --exclude-sentences-of it), so decoding choices for unseen voices need not touch its test split")
 
     mixtures = commands.add_parser("mixtures", help="LibriMix/WHAM(R)-style mixtures of a speech corpus")
     _common(mixtures, "data/mix2-8k")
@@ -154,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                                splits=tuple(s for s in args.splits.split(",") if s), exclude_sentences_of=args.exclude_sentences_of,
                                exclude_speakers_of=args.exclude_speakers_of,
                                flite_utterances_per_speaker=args.flite_utterances_per_speaker,
-                               pronunciation_variants=args.pronunciation_variants, **sizes)
+                               pronunciation_variants=args.pronunciation_variants, unseen_dev_of=args.unseen_dev_of,
+                               festival_speakers=args.festival_speakers, **sizes)
         summary = summarize(dataset)
     elif args.corpus == "mixtures":
         from zoo.data.mixtures import build_mixtures

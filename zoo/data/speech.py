@@ -32,7 +32,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -75,6 +75,18 @@ FLITE_STRETCH = (0.85, 1.2)
 # (zoo <= stop 9) had rms "speakers" that differed only in duration_stretch.
 FLITE_F0_IGNORED = {"rms": 100.0}
 FLITE_VOICES = {"kal16": ("male", (75, 190)), "awb": ("male", (80, 205)), "rms": ("male", (70, 180)), "slt": ("female", (145, 300))}
+# Festival (Debian's `festival` with festvox-kdlpc16k, festvox-kallpc16k and festvox-us-slt-hts): flite's parent
+# engine, whose English voices add a speaker flite lacks (ked, an American man) and other renderings of two flite
+# speakers (kal as festival's diphone voice, slt as an HTS voice). Opt-in extra training speakers
+# (`build_speech(festival_speakers=n)`), never in validation or test, so the fixed test builds are unchanged.
+# voice -> (festival's voice function, gender, range of the mean F0 in Hz for the slots, the voice's own median F0 in
+# Hz, measured by Praat on a test sentence). Pitch and rate are set after synthesis with sox (`pitch`, `tempo`):
+# the HTS voice ignores Duration_Stretch, so all three voices are varied the same way.
+FESTIVAL_VOICES = {
+    "ked": ("voice_ked_diphone", "male", (75, 190), 102.0),
+    "kal": ("voice_kal_diphone", "male", (75, 190), 102.0),
+    "slt": ("voice_cmu_us_slt_arctic_hts", "female", (145, 300), 174.0),
+}
 UNSEEN_VOICES = ("espeak:en-029", "flite:rms")
 # Pronunciation variants (`build_speech(pronunciation_variants=p)`): consonant features that set many Englishes apart
 # from the ones espeak-ng's voices speak, as rewrites of espeak-ng's own phoneme mnemonics (`espeak-ng -x`), so a
@@ -135,13 +147,26 @@ def available_flite_voices() -> set[str]:
     return set(out.split(":", 1)[-1].split())
 
 
-def flite_f0_slots(voice: str) -> list[int]:
-    """The mean F0 values (Hz) a flite voice's speakers are given: its range in steps of FLITE_F0_STEP_SEMITONES.
+def available_festival_voices() -> set[str]:
+    """The `FESTIVAL_VOICES` whose festvox package is installed (their folders under festival's voice path)."""
+    _require("text2wave", "festival")
+    found = set()
+    for name, (function, *_rest) in FESTIVAL_VOICES.items():
+        folder = function[len("voice_"):]
+        if any(os.path.isdir(os.path.join(root, family, folder))
+               for root in ("/usr/share/festival/voices", "/usr/local/share/festival/voices") for family in ("english", "us")):
+            found.add(name)
+    return found
+
+
+def flite_f0_slots(voice: str, voices: dict | None = None) -> list[int]:
+    """The mean F0 values (Hz) a flite voice's speakers are given: its range in steps of FLITE_F0_STEP_SEMITONES
+    (`voices=FESTIVAL_VOICES`: a festival voice's, by the same rule).
 
     >>> flite_f0_slots("rms")
     [70, 88, 111, 140, 176]
     """
-    low, high = FLITE_VOICES[voice][1]
+    low, high = FLITE_VOICES[voice][1] if voices is None else voices[voice][2]
     count = int(math.floor(12 * math.log2(high / low) / FLITE_F0_STEP_SEMITONES + 1e-9)) + 1
     return [round(low * 2 ** (k * FLITE_F0_STEP_SEMITONES / 12)) for k in range(count)]
 
@@ -254,6 +279,30 @@ def plan_speakers(
     return result
 
 
+def plan_festival_speakers(count: int, seed: int = 0) -> list[Speaker]:
+    """`count` festival training speakers: the `FESTIVAL_VOICES` take turns, each speaker a distinct F0 slot of its
+    voice (as flite's, `flite_f0_slots`), with a speaking rate drawn from FLITE_STRETCH; all in ``train``."""
+    voices = [v for v in FESTIVAL_VOICES if v in available_festival_voices()]
+    if count and not voices:
+        raise RuntimeError("no festival voice is installed; `apt-get install festival festvox-kdlpc16k festvox-kallpc16k "
+                           "festvox-us-slt-hts`")
+    rng = random.Random(f"festival-{seed}")
+    slots = {voice: flite_f0_slots(voice, FESTIVAL_VOICES) for voice in voices}
+    for left in slots.values():
+        rng.shuffle(left)
+    capacity = sum(map(len, slots.values()))
+    if count > capacity:
+        raise ValueError(f"festival_speakers={count} is more than the {capacity} festival voice-and-F0 slots; use {capacity} or fewer")
+    speakers = []
+    while len(speakers) < count:
+        for voice, left in slots.items():
+            if left and len(speakers) < count:
+                f0 = left.pop()
+                stretch = round(rng.uniform(*FLITE_STRETCH), 2)
+                speakers.append(Speaker(f"festival_{voice}_f{f0}", "festival", voice, "", stretch, float(f0), FESTIVAL_VOICES[voice][1]))
+    return speakers
+
+
 def vary_pronunciation(phonemes: str, rules: tuple[str, ...] | list[str]) -> str:
     """espeak-ng phoneme mnemonics (`espeak-ng -x` output) rewritten by the named `PRONUNCIATION_RULES`, in order.
 
@@ -307,29 +356,37 @@ def synthesize(speaker: Speaker, text: str, workdir: str | None = None, pronunci
             cmd = ["flite", "-voice", speaker.voice, "--setf", f"duration_stretch={speaker.speed}",
                    "--setf", f"int_f0_target_mean={speaker.pitch}", "-t", text, "-o", path]
             proc = subprocess.run(cmd, capture_output=True, check=False)
+        elif speaker.engine == "festival":
+            _require("text2wave", "festival")
+            cmd = ["text2wave", "-eval", f"({FESTIVAL_VOICES[speaker.voice][0]})", "-o", path]
+            proc = subprocess.run(cmd, input=text.encode(), capture_output=True, check=False)
         else:
-            raise ValueError(f"unknown engine {speaker.engine!r}; use 'espeak' or 'flite'")
+            raise ValueError(f"unknown engine {speaker.engine!r}; use 'espeak', 'flite' or 'festival'")
         if proc.returncode != 0:
             raise AudioError(f"{cmd[0]} failed for speaker {speaker.speaker_id} on {text!r}: {proc.stderr.decode(errors='replace')[:200]}")
         if speaker.engine == "flite" and speaker.voice in FLITE_F0_IGNORED:
             _shift_pitch(path, speaker.pitch / FLITE_F0_IGNORED[speaker.voice])
+        if speaker.engine == "festival":
+            _shift_pitch(path, speaker.pitch / FESTIVAL_VOICES[speaker.voice][3], tempo=1.0 / speaker.speed)
         data, sr = sf.read(path, dtype="float32", always_2d=True)
     finally:
         os.unlink(path)
     return data.mean(axis=1), sr
 
 
-def _shift_pitch(path: str, ratio: float) -> None:
-    """Shift the pitch of the wav at `path` by the frequency `ratio` in place, keeping its duration (sox `pitch`)."""
+def _shift_pitch(path: str, ratio: float, tempo: float = 1.0) -> None:
+    """Shift the pitch of the wav at `path` by the frequency `ratio` in place, keeping its duration (sox `pitch`);
+    `tempo` other than 1 also speeds it up (above 1) or slows it down, keeping the pitch (sox `tempo -s`)."""
     cents = 1200.0 * math.log2(ratio)
-    if abs(cents) < 1.0:
+    effects = ([] if abs(cents) < 1.0 else ["pitch", f"{cents:.1f}"]) + ([] if abs(tempo - 1.0) < 1e-3 else ["tempo", "-s", f"{tempo:.4f}"])
+    if not effects:
         return
     _require("sox", "sox")
     shifted = path[: -len(".wav")] + "_pitch.wav"
     # -D: no dither, whose noise sox draws afresh on every run; the same speaker and text give the same bytes
-    proc = subprocess.run(["sox", "-D", path, shifted, "pitch", f"{cents:.1f}"], capture_output=True, check=False)
+    proc = subprocess.run(["sox", "-D", path, shifted, *effects], capture_output=True, check=False)
     if proc.returncode != 0:
-        raise AudioError(f"sox pitch {cents:.1f} failed on {path}: {proc.stderr.decode(errors='replace')[:200]}")
+        raise AudioError(f"sox {' '.join(effects)} failed on {path}: {proc.stderr.decode(errors='replace')[:200]}")
     os.replace(shifted, path)
 
 
@@ -516,12 +573,14 @@ def build_speech(
     exclude_speakers_of: str | None = None,
     flite_utterances_per_speaker: int | None = None,
     pronunciation_variants: float = 0.0,
+    unseen_dev_of: str | None = None,
+    festival_speakers: int = 0,
 ):
     """Synthesize the corpus and (when `output` is given) save it with `save_to_disk`.
 
     Args:
         output: folder to write, or None to only return the DatasetDict.
-        num_speakers: distinct speakers across both engines.
+        num_speakers: distinct speakers across espeak-ng and flite; 0 for a build of festival speakers alone.
         utterances_per_speaker: sentences each speaker reads (all sentences are different).
         sampling_rate: output rate in Hz.
         seed: drives speakers, sentence choice and splits; same seed, same bytes.
@@ -550,12 +609,23 @@ def build_speech(
             `PRONUNCIATION_RULES` drawn at random (seeded by `seed` and the utterance), e.g. TH-stopping and
             g-dropping: accents the engine's voices do not have, for recognizers to hear. Validation and test keep the
             voices' own pronunciation, so their scores stay comparable. The corpus gets a ``pronunciation`` column.
+        unseen_dev_of: a `zoo data speech` folder (the fixed test build); the build is then a development set of its
+            unseen voices: only the plan's speakers of `unseen_voices`, written as a ``validation`` split, each reading
+            sentences of that folder's ``validation`` split. Training builds made with ``exclude_sentences_of`` that
+            folder, and n-gram LMs built with ``--exclude`` it, never read those sentences, and the folder's test
+            utterances are never used: decoding choices for unseen voices can be made here and reported on test. The
+            voices (and for flite, whose few F0 slots all go to test, the speakers) are the test's.
+        festival_speakers: extra training speakers voiced by festival (`FESTIVAL_VOICES`, `plan_festival_speakers`),
+            reading `flite_utterances_per_speaker` sentences each when given; the espeak-ng/flite plan is unchanged.
 
     Returns:
         The `datasets.DatasetDict` with ``train``, ``validation`` and ``test``.
     """
     check_audio_format(audio_format, sampling_rate)
-    speakers = plan_speakers(num_speakers, seed=seed, unseen_voices=unseen_voices)
+    if num_speakers == 0 and not festival_speakers:
+        raise ValueError("num_speakers=0 builds festival speakers alone; give festival_speakers (--festival-speakers) too")
+    speakers = plan_speakers(num_speakers, seed=seed, unseen_voices=unseen_voices) if num_speakers else []
+    speakers += plan_festival_speakers(festival_speakers, seed=seed)
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown or not splits:
         raise ValueError(f"splits={list(splits)!r}; choose among {list(SPLITS)}")
@@ -564,6 +634,11 @@ def build_speech(
         s for s in (harvest_sentences() if sentences is None else sentences)
         if s["kind"] in kinds and min_words <= len(s["text"].split()) <= max_words and s["original_text"] not in excluded
     ]
+    if unseen_dev_of:
+        wanted = _column_of(unseen_dev_of, "original_text", splits=("validation",))
+        pool = [s for s in pool if s["original_text"] in wanted]
+        speakers = [replace(s, split="validation") for s in speakers if s.unseen_voice]
+        splits = ("validation",)
     speakers = [s for s in speakers if s.split in splits]
     if exclude_speakers_of:
         taken = _column_of(exclude_speakers_of, "speaker_id", splits=("validation", "test"))
@@ -579,7 +654,7 @@ def build_speech(
     if flite_utterances_per_speaker is not None and flite_utterances_per_speaker < 1:
         raise ValueError(f"flite_utterances_per_speaker must be >= 1, got {flite_utterances_per_speaker}")
     counts = [
-        flite_utterances_per_speaker if s.engine == "flite" and flite_utterances_per_speaker else utterances_per_speaker
+        flite_utterances_per_speaker if s.engine in ("flite", "festival") and flite_utterances_per_speaker else utterances_per_speaker
         for s in speakers
     ]
     needed = sum(counts)
@@ -610,6 +685,10 @@ def build_speech(
         settings["pronunciation_variants"] = pronunciation_variants
     if tuple(splits) != SPLITS:
         settings["splits"] = list(splits)
+    if unseen_dev_of:
+        settings["unseen_dev_of"] = os.fspath(unseen_dev_of)
+    if festival_speakers:
+        settings["festival_speakers"] = festival_speakers
     if exclude_speakers_of:
         settings["exclude_speakers_of"] = os.fspath(exclude_speakers_of)
         settings["excluded_speakers"] = num_excluded_speakers
@@ -618,7 +697,9 @@ def build_speech(
         settings["excluded_sentences"] = len(excluded)
     description = (
         f"zoo synthetic speech: {num_speakers} espeak-ng/flite speakers, {sampling_rate} Hz; speaker-disjoint splits; "
-        f"voices {', '.join(unseen_voices)} appear only in test (unseen_voice=True). Settings: {json.dumps(settings, sort_keys=True)}"
+        + (f"a development set of the unseen voices {', '.join(unseen_voices)} reading {unseen_dev_of}'s validation sentences. "
+           if unseen_dev_of else f"voices {', '.join(unseen_voices)} appear only in test (unseen_voice=True). ")
+        + f"Settings: {json.dumps(settings, sort_keys=True)}"
     )
     dataset = to_dataset_dict(rows_by_split, speech_features(sampling_rate, pronunciation=bool(pronunciation_variants)), description, _stable_hash(settings))
     if output:
