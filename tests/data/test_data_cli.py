@@ -36,3 +36,20 @@ def test_speech_and_events_tiny(tmp_path, capsys):
     assert main(["events", "--tiny", "--output", str(tmp_path / "events"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "speakers" in out and "events" in out
+
+
+def test_speech_options_reach_the_builder(monkeypatch, tmp_path):
+    from zoo.data import speech
+
+    seen = {}
+
+    def fake_build(output, **kwargs):
+        seen.update(kwargs, output=output)
+        import datasets
+
+        return datasets.DatasetDict(validation=datasets.Dataset.from_dict({"speaker_id": ["a"], "duration": [1.0]}))
+
+    monkeypatch.setattr(speech, "build_speech", fake_build)
+    assert main(["speech", "--output", str(tmp_path / "d"), "--num-speakers", "0", "--festival-speakers", "14",
+                 "--unseen-dev-of", "data/speech-200", "--no-progress"]) == 0
+    assert seen["festival_speakers"] == 14 and seen["unseen_dev_of"] == "data/speech-200" and seen["num_speakers"] == 0
