@@ -1,23 +1,18 @@
 """scripts/asr_no_speech.py: what a recognizer says on clips with no speech, as a table in its card."""
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from zoo.cards import load_card_data
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "asr_no_speech.py"
+from ..scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def no_speech():
-    spec = importlib.util.spec_from_file_location("asr_no_speech", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("asr_no_speech")
 
 
 def test_clips_are_silence_and_noises_at_the_set_levels(no_speech):

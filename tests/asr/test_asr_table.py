@@ -1,8 +1,6 @@
 """scripts/asr_table.py: one comparison table of recognizers from the results their cards hold."""
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -10,15 +8,12 @@ from zoo.cards import load_card_data
 from zoo.evaluate import record_peer_results
 from zoo.hub import update_card_results
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "asr_table.py"
+from ..scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def asr_table():
-    spec = importlib.util.spec_from_file_location("asr_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("asr_table")
 
 
 def _results(decoding: str, wer: float, examples: int = 300) -> list[dict]:

@@ -1,7 +1,5 @@
 """scripts/eval_diarization.py: DER pooling, the per-speaker-count table and RTTMs, on hand-built conversations."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,16 +7,14 @@ import torch
 
 from zoo.diarization.rttm import read_rttm
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "eval_diarization.py"
+from ..scripts import load_script
+
 SR = 16000
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eval_diarization", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval_diarization")
 
 
 def _tone(seconds, f0):

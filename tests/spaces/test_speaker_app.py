@@ -3,7 +3,6 @@ gr.Error on bad input, the bundled examples and the Space's README header."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 import soundfile as sf
 
 from zoo.demo import Space, import_space
+
+from ..scripts import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "spaces" / "speaker-verification" / "app.py"
@@ -254,9 +255,7 @@ def test_build_demo_tabs(app):
 
 def test_examples_script_helpers():
     """scripts/make_speaker_examples.py: names, voice picking and the conversation layout (no corpus needed)."""
-    spec = importlib.util.spec_from_file_location("make_speaker_examples", REPO_ROOT / "scripts" / "make_speaker_examples.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("make_speaker_examples")
     espeak = {"engine": "espeak", "voice": "en-029", "variant": "Alicia", "gender": "female", "speaker_id": "espeak_en-029_Alicia_p25"}
     flite = {"engine": "flite", "voice": "rms", "variant": "", "gender": "male", "speaker_id": "flite_rms_f111"}
     assert script.display_name(espeak) == "en-029 Alicia p25 f (espeak)"

@@ -10,6 +10,8 @@ import yaml
 from zoo.speaker import evaluate_speaker as ev
 from zoo.speaker.evaluate_speaker import Trials, pair_trials, period_trials
 
+from ..scripts import load_script
+
 RATE = 16000
 
 
@@ -366,16 +368,8 @@ def test_trials_dataclass_counts():
 
 @pytest.fixture(scope="module")
 def compare():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "compare_resemblyzer.py"
-    spec = importlib.util.spec_from_file_location("compare_resemblyzer", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_script("compare_resemblyzer")
+    sys.modules.pop("compare_resemblyzer", None)
 
 
 def spectrum_system(compare):
