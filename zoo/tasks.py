@@ -27,6 +27,24 @@ SILENCE_SECONDS = (0.5, 6.0)
 SILENCE_DBFS = (-65.0, -15.0)
 
 
+def average_weights(model, others: list, sources: list[str]) -> None:
+    """Set `model`'s floating-point weights to their mean with the same weights of `others` (models of one
+    architecture, e.g. fine-tunes of one checkpoint: a uniform model soup); integer buffers keep `model`'s.
+    `sources` names the checkpoints, `model`'s first, for the error when a weight is missing or of another shape."""
+    state = model.state_dict()
+    states = [other.state_dict() for other in others]
+    for name, value in state.items():
+        for source, other in zip(sources[1:], states):
+            if name not in other or other[name].shape != value.shape:
+                found = "no such weight" if name not in other else f"shape {tuple(other[name].shape)}"
+                raise ValueError(
+                    f"model.init_from: {source!r} does not fit {sources[0]!r} to average them: weight {name!r} is "
+                    f"{tuple(value.shape)} there and {found} here; list checkpoints of one architecture"
+                )
+        if value.is_floating_point():
+            value.copy_(torch.stack([value.float()] + [other[name].float() for other in states]).mean(0).to(value.dtype))
+
+
 def load_renamed_weights(model, checkpoint: str, rename: dict[str, str]) -> list[str]:
     """Copy the weights of `checkpoint` (a folder or Hub id holding model.safetensors) whose names start with a key
     of `rename` into `model`, that prefix replaced by its value (``{"ctc_conformer.": "encoder."}`` puts a CTC
@@ -74,7 +92,9 @@ class RecipeTask:
         With `model.init_weights_from: {checkpoint, rename}` a fresh model takes some weights of another model's
         checkpoint (see `load_renamed_weights`), e.g. a seq2seq recognizer's encoder from a CTC checkpoint.
         With `model.init_from` (a checkpoint folder or Hub id) the model starts from that checkpoint's weights
-        (a second training stage, or fine-tuning); `model.config` and `settings` still override its config. A weight
+        (a second training stage, or fine-tuning); a list of checkpoints of one architecture starts it from the mean
+        of their weights (`average_weights`; with `training.max_steps: 0` the average is the checkpoint). `model.config`
+        and `settings` still override its config. A weight
         whose shape they change is an error, except in tasks that set `reinit_mismatched` (the speaker task: its
         classifier is rebuilt for the new corpus' speakers).
         """
@@ -82,18 +102,11 @@ class RecipeTask:
         overrides = {**self.recipe["model"].get("config", {}), **settings}
         init_from = self.recipe["model"].get("init_from")
         if init_from:
-            try:
-                model = heads[self.recipe["task"]].from_pretrained(init_from, **overrides, ignore_mismatched_sizes=self.reinit_mismatched)
-            except RuntimeError as error:
-                if "mismatched" not in str(error):
-                    raise
-                raise ValueError(
-                    f"model.init_from {init_from!r}: its weights do not fit the recipe's model.config "
-                    f"{self.recipe['model'].get('config', {})} (the report above names the weights); make model.config match "
-                    f"{init_from}/config.json, or leave out the keys that change a weight's shape"
-                ) from None
-            if model.config.model_type != self.recipe["model"]["type"]:
-                raise ValueError(f"model.init_from {init_from!r} is a {model.config.model_type}, not {self.recipe['model']['type']}")
+            sources = [str(one) for one in init_from] if isinstance(init_from, (list, tuple)) else [str(init_from)]
+            models = [self._pretrained(source, heads, overrides) for source in sources]
+            model = models[0]
+            if len(models) > 1:  # a uniform "model soup" (Wortsman et al., 2022): fine-tunes of one model, averaged
+                average_weights(model, models[1:], sources)
         else:
             model = heads[self.recipe["task"]](config_cls(**overrides))
             if self.recipe["model"].get("init_weights_from"):
@@ -104,6 +117,22 @@ class RecipeTask:
                 f"model sampling_rate {model.config.sampling_rate} (from {source}) differs from data sampling_rate "
                 f"{self.data['sampling_rate']}; make them equal in the recipe"
             )
+        return model
+
+    def _pretrained(self, source: str, heads: dict, overrides: dict):
+        """The recipe's model from the checkpoint `source` (one `model.init_from`), its config overridden."""
+        try:
+            model = heads[self.recipe["task"]].from_pretrained(source, **overrides, ignore_mismatched_sizes=self.reinit_mismatched)
+        except RuntimeError as error:
+            if "mismatched" not in str(error):
+                raise
+            raise ValueError(
+                f"model.init_from {source!r}: its weights do not fit the recipe's model.config "
+                f"{self.recipe['model'].get('config', {})} (the report above names the weights); make model.config match "
+                f"{source}/config.json, or leave out the keys that change a weight's shape"
+            ) from None
+        if model.config.model_type != self.recipe["model"]["type"]:
+            raise ValueError(f"model.init_from {source!r} is a {model.config.model_type}, not {self.recipe['model']['type']}")
         return model
 
     def corpus_source(self, split: str) -> str | list[str]:
@@ -700,7 +729,7 @@ class AsrCtcTask(RecipeTask):
                 f"model.new_blocks: {how!r} needs the value 'identity', a model.init_from checkpoint to grow from, and a "
                 f"Conformer encoder (model.type ctc_conformer); got model.type {self.recipe['model']['type']!r}, init_from {init_from!r}"
             )
-        before = AutoConfig.from_pretrained(init_from).num_layers
+        before = AutoConfig.from_pretrained(init_from[0] if isinstance(init_from, (list, tuple)) else init_from).num_layers
         if len(blocks) <= before:
             raise ValueError(
                 f"model.new_blocks: identity, but the recipe's num_layers={len(blocks)} adds no block to the {before} of "

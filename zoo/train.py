@@ -54,8 +54,9 @@ class TrainingConfig:
         config = cls(**values)
         if config.mixed_precision not in {"no", "fp16", "bf16"}:
             raise ValueError(f"training.mixed_precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
-        if config.max_steps < 1 or config.batch_size < 1 or config.gradient_accumulation_steps < 1:
-            raise ValueError("training.max_steps, batch_size and gradient_accumulation_steps must be >= 1")
+        if config.max_steps < 0 or config.batch_size < 1 or config.gradient_accumulation_steps < 1:
+            raise ValueError("training.batch_size and gradient_accumulation_steps must be >= 1, and max_steps >= 0 (0: "
+                             "validate and save model.init_from's weights, e.g. an average of checkpoints, untrained)")
         return config
 
 
@@ -185,8 +186,31 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
         raise ValueError(f"the training set has {len(train_set)} examples, fewer than one batch of {config.batch_size}")
     steps_per_epoch = max(batches_per_epoch // config.gradient_accumulation_steps, 1)
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="train", disable=not accelerator.is_local_main_process)
-    model.train()
     running, running_count, start_time = 0.0, 0, time.time()
+
+    def validate_and_save() -> None:
+        # ------------------------------------------------------ 6. evaluate
+        metrics = evaluate(model, eval_loader, task, accelerator)
+        metrics["step"] = progress.step
+        metrics["elapsed_s"] = round(time.time() - start_time, 1)
+        progress.history.append(metrics)
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=progress.step)
+        accelerator.print(f"step {progress.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        score = metrics[task.metric_for_best]
+        better = progress.best is None or (score > progress.best if task.greater_is_better else score < progress.best)
+        if better:
+            progress.best = score
+            finalize = getattr(task, "finalize", None)
+            if finalize is not None:  # a task may store what this validation calibrated (a threshold) in the model
+                finalize(accelerator.unwrap_model(model), metrics)
+            # -------------------------------------------------- 7. save
+            if accelerator.is_main_process:
+                save_best(accelerator.unwrap_model(model), task, recipe, metrics, recipe_path, command)
+        model.train()
+
+    if config.max_steps == 0:  # nothing to train: validate and save the starting weights (e.g. averaged checkpoints)
+        validate_and_save()
+    model.train()
     while progress.step < config.max_steps:
         epoch, done_in_epoch = divmod(progress.step, steps_per_epoch)
         # the shuffle of epoch e depends only on (seed, e): a resumed run sees the same batches
@@ -217,24 +241,7 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
                 running, running_count = 0.0, 0
             last = progress.step >= config.max_steps
             if progress.step % config.eval_every == 0 or last:
-                # -------------------------------------------------- 6. evaluate
-                metrics = evaluate(model, eval_loader, task, accelerator)
-                metrics["step"] = progress.step
-                metrics["elapsed_s"] = round(time.time() - start_time, 1)
-                progress.history.append(metrics)
-                accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=progress.step)
-                accelerator.print(f"step {progress.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-                score = metrics[task.metric_for_best]
-                better = progress.best is None or (score > progress.best if task.greater_is_better else score < progress.best)
-                if better:
-                    progress.best = score
-                    finalize = getattr(task, "finalize", None)
-                    if finalize is not None:  # a task may store what this validation calibrated (a threshold) in the model
-                        finalize(accelerator.unwrap_model(model), metrics)
-                    # ------------------------------------------------ 7. save
-                    if accelerator.is_main_process:
-                        save_best(accelerator.unwrap_model(model), task, recipe, metrics, recipe_path, command)
-                model.train()
+                validate_and_save()
             if progress.step % config.save_every == 0 or last:
                 save_state(accelerator, run_dir, progress.step, config.keep_states)
             if last:

@@ -342,3 +342,50 @@ def test_a_deeper_model_grown_from_a_checkpoint_starts_where_it_was(tone_corpus,
     recipe["model"]["config"]["num_layers"] = TINY["num_layers"]
     with pytest.raises(ValueError, match="adds no block"):
         AsrCtcTask(recipe).build_model()
+
+
+def test_a_list_of_checkpoints_starts_from_their_mean_and_zero_steps_saves_it(tone_corpus, tone_folder, tmp_path):
+    source = AsrCtcTask(make_recipe(tone_corpus, tmp_path)).build_model()
+    first = type(source).from_pretrained(tone_folder)
+    second = type(source).from_pretrained(tone_folder)
+    with torch.no_grad():
+        for value in second.parameters():
+            value.add_(1.0)
+    other = tmp_path / "other"
+    second.save_pretrained(other)
+    for name in ("preprocessor_config.json", "tokenizer_config.json", "vocab.json"):
+        (other / name).write_bytes((Path(tone_folder) / name).read_bytes())
+
+    recipe = make_recipe(tone_corpus, tmp_path, max_steps=0)
+    recipe["model"]["init_from"] = [tone_folder, str(other)]
+    averaged = AsrCtcTask(recipe).build_model()
+    for (name, ours), theirs in zip(averaged.named_parameters(), first.parameters()):
+        torch.testing.assert_close(ours, theirs + 0.5, msg=name)  # the mean of w and w + 1
+
+    # zero steps: one validation, and the average saved as the checkpoint
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert train_main([str(tmp_path / "recipe.yaml")]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 0 and [h["step"] for h in summary["history"]] == [0]
+    saved = type(source).from_pretrained(tmp_path / "checkpoint")
+    for ours, theirs in zip(saved.parameters(), averaged.parameters()):
+        torch.testing.assert_close(ours, theirs)
+
+    recipe["model"]["config"] = dict(recipe["model"]["config"], ffn_dim=2 * TINY["ffn_dim"])
+    with pytest.raises(ValueError, match="do not fit"):
+        AsrCtcTask(recipe).build_model()
+    recipe = make_recipe(tone_corpus, tmp_path, max_steps=-1)
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match="max_steps >= 0"):
+        train_main([str(tmp_path / "recipe.yaml")])
+
+
+def test_averaging_refuses_checkpoints_of_another_shape(tone_corpus, tmp_path):
+    from zoo.tasks import average_weights
+
+    recipe = make_recipe(tone_corpus, tmp_path)
+    small = AsrCtcTask(recipe).build_model()
+    recipe["model"]["config"] = dict(recipe["model"]["config"], ffn_dim=2 * TINY["ffn_dim"])
+    wide = AsrCtcTask(recipe).build_model()
+    with pytest.raises(ValueError, match=r"'wide' does not fit 'small' to average them: weight .* is \("):
+        average_weights(small, [wide], ["small", "wide"])
