@@ -299,6 +299,18 @@ def test_festival_speakers_are_distinct_training_voices_and_follow_their_pitch()
     assert 1.25 < len(slow) / len(fast) < 1.6 and sr == 32000 and _rms_level(slow) > 0.01
 
 
+def test_builds_without_festival_speakers_need_no_festival(monkeypatch, tiny_speech_kwargs, sentences):
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda binary: None if binary == "text2wave" else real_which(binary))
+    assert plan_festival_speakers(0) == []
+    built = build_speech(None, sentences=sentences, splits=("test",), **{**tiny_speech_kwargs, "utterances_per_speaker": 1})
+    assert len(built["test"]) and not any(e == "festival" for e in built["test"]["engine"])
+    with pytest.raises(RuntimeError, match="apt-get install festival"):
+        plan_festival_speakers(1)
+
+
 def test_a_festival_build_alone_needs_festival_speakers(sentences):
     with pytest.raises(ValueError, match="num_speakers=0 builds festival speakers alone"):
         build_speech(None, sentences=sentences, num_speakers=0)
