@@ -100,9 +100,8 @@ class RecipeTask:
         """
         config_cls, heads = model_classes(self.recipe["model"]["type"])
         overrides = {**self.recipe["model"].get("config", {}), **settings}
-        init_from = self.recipe["model"].get("init_from")
-        if init_from:
-            sources = [str(one) for one in init_from] if isinstance(init_from, (list, tuple)) else [str(init_from)]
+        sources = self.init_sources()
+        if sources:
             models = [self._pretrained(source, heads, overrides) for source in sources]
             model = models[0]
             if len(models) > 1:  # a uniform "model soup" (Wortsman et al., 2022): fine-tunes of one model, averaged
@@ -112,12 +111,19 @@ class RecipeTask:
             if self.recipe["model"].get("init_weights_from"):
                 load_renamed_weights(model, **self.recipe["model"]["init_weights_from"])
         if model.config.sampling_rate != self.data["sampling_rate"]:
-            source = f"model.init_from {init_from!r}" if init_from else "the recipe's model.config"
+            source = f"model.init_from {self.recipe['model']['init_from']!r}" if sources else "the recipe's model.config"
             raise ValueError(
                 f"model sampling_rate {model.config.sampling_rate} (from {source}) differs from data sampling_rate "
                 f"{self.data['sampling_rate']}; make them equal in the recipe"
             )
         return model
+
+    def init_sources(self) -> list[str]:
+        """The checkpoints of `model.init_from`: none, one, or the several whose weights are averaged."""
+        init_from = self.recipe["model"].get("init_from")
+        if not init_from:
+            return []
+        return [str(one) for one in init_from] if isinstance(init_from, (list, tuple)) else [str(init_from)]
 
     def _pretrained(self, source: str, heads: dict, overrides: dict):
         """The recipe's model from the checkpoint `source` (one `model.init_from`), its config overridden."""
@@ -183,8 +189,10 @@ class RecipeTask:
     def dataset_names(self) -> list[str]:
         names = [str(self.data["corpus"])]
         for key, value in sorted(self.data.items()):
+            if not key.endswith("_corpus"):
+                continue
             for one in value if isinstance(value, (list, tuple)) else [value]:
-                if key.endswith("_corpus") and str(one) not in names:  # train_corpus may also be validation_corpus
+                if str(one) not in names:  # train_corpus may also be validation_corpus
                     names.append(str(one))
         return names
 
@@ -729,7 +737,7 @@ class AsrCtcTask(RecipeTask):
                 f"model.new_blocks: {how!r} needs the value 'identity', a model.init_from checkpoint to grow from, and a "
                 f"Conformer encoder (model.type ctc_conformer); got model.type {self.recipe['model']['type']!r}, init_from {init_from!r}"
             )
-        before = AutoConfig.from_pretrained(init_from[0] if isinstance(init_from, (list, tuple)) else init_from).num_layers
+        before = AutoConfig.from_pretrained(self.init_sources()[0]).num_layers
         if len(blocks) <= before:
             raise ValueError(
                 f"model.new_blocks: identity, but the recipe's num_layers={len(blocks)} adds no block to the {before} of "

@@ -389,3 +389,11 @@ def test_averaging_refuses_checkpoints_of_another_shape(tone_corpus, tmp_path):
     wide = AsrCtcTask(recipe).build_model()
     with pytest.raises(ValueError, match=r"'wide' does not fit 'small' to average them: weight .* is \("):
         average_weights(small, [wide], ["small", "wide"])
+
+
+def test_a_checkpoint_at_another_rate_than_the_data_is_named_in_the_error(tone_corpus, tone_folder, tmp_path):
+    recipe = make_recipe(tone_corpus, tmp_path)
+    recipe["model"]["init_from"] = [tone_folder, tone_folder]
+    recipe["data"]["sampling_rate"] = 2 * RATE
+    with pytest.raises(ValueError, match=r"from model.init_from \[.*\]\) differs from data sampling_rate"):
+        AsrCtcTask(recipe).build_model()

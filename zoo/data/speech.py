@@ -159,14 +159,18 @@ def available_festival_voices() -> set[str]:
     return found
 
 
-def flite_f0_slots(voice: str, voices: dict | None = None) -> list[int]:
-    """The mean F0 values (Hz) a flite voice's speakers are given: its range in steps of FLITE_F0_STEP_SEMITONES
-    (`voices=FESTIVAL_VOICES`: a festival voice's, by the same rule).
+def flite_f0_slots(voice: str) -> list[int]:
+    """The mean F0 values (Hz) a flite voice's speakers are given: its range in steps of FLITE_F0_STEP_SEMITONES.
 
     >>> flite_f0_slots("rms")
     [70, 88, 111, 140, 176]
     """
-    low, high = FLITE_VOICES[voice][1] if voices is None else voices[voice][2]
+    return f0_slots(*FLITE_VOICES[voice][1])
+
+
+def f0_slots(low: float, high: float) -> list[int]:
+    """Mean F0 values (Hz) from `low` up to `high` in steps of FLITE_F0_STEP_SEMITONES: the identity slots of a flite
+    or festival voice, whose speakers differ only in pitch and rate."""
     count = int(math.floor(12 * math.log2(high / low) / FLITE_F0_STEP_SEMITONES + 1e-9)) + 1
     return [round(low * 2 ** (k * FLITE_F0_STEP_SEMITONES / 12)) for k in range(count)]
 
@@ -231,20 +235,12 @@ def plan_speakers(
             f"plus {num_flite} flite voice-and-F0 slots); use {espeak_capacity + num_flite} or fewer"
         )
 
-    def take(slots: dict[str, list], count: int) -> list[tuple[str, object]]:
-        taken = []  # count <= the slots left, checked above
-        while len(taken) < count:
-            for voice, left in slots.items():
-                if left and len(taken) < count:
-                    taken.append((voice, left.pop()))
-        return taken
-
     speakers: list[Speaker] = []
-    for voice, (variant, pitch) in take(espeak_slots, num_espeak):
+    for voice, (variant, pitch) in _take_in_turn(espeak_slots, num_espeak):
         speed = rng.randrange(ESPEAK_SPEEDS[0], ESPEAK_SPEEDS[1], 5)
         speaker_id = f"espeak_{voice}_{variant}_p{pitch}"
         speakers.append(Speaker(speaker_id, "espeak", voice, variant, float(speed), float(pitch), ESPEAK_VARIANTS[variant]))
-    for voice, f0 in take(flite_slots, num_flite):
+    for voice, f0 in _take_in_turn(flite_slots, num_flite):
         stretch = round(rng.uniform(*FLITE_STRETCH), 2)
         speakers.append(Speaker(f"flite_{voice}_f{f0}", "flite", voice, "", stretch, float(f0), FLITE_VOICES[voice][0]))
 
@@ -279,9 +275,20 @@ def plan_speakers(
     return result
 
 
+def _take_in_turn(slots: dict[str, list], count: int) -> list[tuple[str, object]]:
+    """`count` `(voice, slot)` pairs, the voices taking turns, each turn popping the last of that voice's slots left;
+    a voice with none left drops out of the turn. `count` must not exceed the slots left."""
+    taken = []
+    while len(taken) < count:
+        for voice, left in slots.items():
+            if left and len(taken) < count:
+                taken.append((voice, left.pop()))
+    return taken
+
+
 def plan_festival_speakers(count: int, seed: int = 0) -> list[Speaker]:
     """`count` festival training speakers: the `FESTIVAL_VOICES` take turns, each speaker a distinct F0 slot of its
-    voice (as flite's, `flite_f0_slots`), with a speaking rate drawn from FLITE_STRETCH; all in ``train``. No
+    voice (as flite's, `f0_slots`), with a speaking rate drawn from FLITE_STRETCH; all in ``train``. No
     speaker asked for needs no festival installed."""
     if count == 0:
         return []
@@ -290,20 +297,16 @@ def plan_festival_speakers(count: int, seed: int = 0) -> list[Speaker]:
         raise RuntimeError("no festival voice is installed; `apt-get install festival festvox-kdlpc16k festvox-kallpc16k "
                            "festvox-us-slt-hts`")
     rng = random.Random(f"festival-{seed}")
-    slots = {voice: flite_f0_slots(voice, FESTIVAL_VOICES) for voice in voices}
+    slots = {voice: f0_slots(*FESTIVAL_VOICES[voice][2]) for voice in voices}
     for left in slots.values():
         rng.shuffle(left)
     capacity = sum(map(len, slots.values()))
     if count > capacity:
         raise ValueError(f"festival_speakers={count} is more than the {capacity} festival voice-and-F0 slots; use {capacity} or fewer")
-    speakers = []
-    while len(speakers) < count:
-        for voice, left in slots.items():
-            if left and len(speakers) < count:
-                f0 = left.pop()
-                stretch = round(rng.uniform(*FLITE_STRETCH), 2)
-                speakers.append(Speaker(f"festival_{voice}_f{f0}", "festival", voice, "", stretch, float(f0), FESTIVAL_VOICES[voice][1]))
-    return speakers
+    return [
+        Speaker(f"festival_{voice}_f{f0}", "festival", voice, "", round(rng.uniform(*FLITE_STRETCH), 2), float(f0), FESTIVAL_VOICES[voice][1])
+        for voice, f0 in _take_in_turn(slots, count)
+    ]
 
 
 def vary_pronunciation(phonemes: str, rules: tuple[str, ...] | list[str]) -> str:
