@@ -39,7 +39,7 @@ TITLE = "Speech recognition"
 HUB_ORG = "zoo-models"
 # picker label -> shipped checkpoint folder (in checkpoints/ of the zoo checkout); each is offered when it exists
 RECOGNIZERS = {
-    "CTC (greedy)": "ctc-conformer-zoo-16k-stage3",
+    "CTC (greedy)": "ctc-conformer-zoo-16k-stage18",
     "CTC + n-gram LM": "ctc-conformer-zoo-16k-lm",
     "Joint CTC/attention (+LM)": "transformer-asr-joint-zoo-16k",
 }

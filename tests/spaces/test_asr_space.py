@@ -75,18 +75,18 @@ def test_picker_offers_each_shipped_folder_that_exists(monkeypatch, tmp_path):
     space.mkdir(parents=True)
     shutil.copy(APP, space / "app.py")
     checkpoints = tmp_path / "checkpoints"
-    for name in ("transformer-asr-joint-zoo-16k", "ctc-conformer-zoo-16k-stage3"):
+    for name in ("transformer-asr-joint-zoo-16k", "ctc-conformer-zoo-16k-stage18"):
         (checkpoints / name).mkdir(parents=True)
     monkeypatch.delenv("ZOO_ASR_MODEL", raising=False)
     app = import_space(Space("asr", space / "app.py"))
     assert app.MODELS == {
-        "CTC (greedy)": str(checkpoints / "ctc-conformer-zoo-16k-stage3"),
+        "CTC (greedy)": str(checkpoints / "ctc-conformer-zoo-16k-stage18"),
         "Joint CTC/attention (+LM)": str(checkpoints / "transformer-asr-joint-zoo-16k"),
     }
     assert app.MISSING == {"CTC + n-gram LM": "ctc-conformer-zoo-16k-lm"}
     shutil.rmtree(checkpoints)
     app = import_space(Space("asr", space / "app.py"))
-    assert app.MODELS == {"CTC (greedy)": "zoo-models/ctc-conformer-zoo-16k-stage3"} and len(app.MISSING) == 2
+    assert app.MODELS == {"CTC (greedy)": "zoo-models/ctc-conformer-zoo-16k-stage18"} and len(app.MISSING) == 2
     monkeypatch.setenv("ZOO_ASR_MODEL", "/a/model, /b/model ,")  # same folder names: the labels stay distinct
     app = import_space(Space("asr", space / "app.py"))
     assert app.MODELS == {"model": "/a/model", "model (2)": "/b/model"}
@@ -321,10 +321,10 @@ def test_a_recognizer_that_does_not_load_leaves_the_picker(monkeypatch, tiny_asr
         app.build_demo()
 
 
-SHIPPED_CTC = REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage3"
+SHIPPED_CTC = REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage18"
 
 
-@pytest.mark.skipif(not SHIPPED_CTC.is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage3 is not in this checkout")
+@pytest.mark.skipif(not SHIPPED_CTC.is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage18 is not in this checkout")
 def test_shipped_ctc_reads_the_bundled_examples_with_the_stock_pipeline():
     """transformers' own pipeline on the shipped folder, as the README shows it: the four unseen-voice examples come
     out as text, no worse than the model card's unseen-voice numbers allow (4 clips, 38 words: loose margins)."""
@@ -356,7 +356,7 @@ def test_space_readme_header_and_requirements():
     header = yaml.safe_load(readme.split("---\n")[1])
     assert header["sdk"] == "gradio" and header["app_file"] == "app.py" and header["pinned"] is False
     assert header["sdk_version"] == gr.__version__, "bump sdk_version in spaces/asr/README.md"
-    assert header["models"][0] == "zoo-models/ctc-conformer-zoo-16k-stage3" and header["license"] == "apache-2.0"
+    assert header["models"][0] == "zoo-models/ctc-conformer-zoo-16k-stage18" and header["license"] == "apache-2.0"
     assert len(header["short_description"]) <= 60  # the Hub's limit
     for key in ("title", "emoji", "colorFrom", "colorTo"):
         assert header[key]

@@ -92,7 +92,7 @@ def test_shipped_speaker_model_recognises_an_unseen_voice(browser, shipped_demo_
 
 
 @pytest.mark.skipif(
-    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage3").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage3 is not shipped"
+    not (REPO_ROOT / "checkpoints" / "ctc-conformer-zoo-16k-stage18").is_dir(), reason="checkpoints/ctc-conformer-zoo-16k-stage18 is not shipped"
 )
 def test_shipped_ctc_transcribes_a_bundled_example(browser, shipped_demo_url):
     """The ASR Space's first example through the shipped CTC model: a transcript, its WER and CER (under a loose

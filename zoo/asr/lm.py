@@ -313,7 +313,7 @@ def _write_card(checkpoint: Path, output: Path, arpa: Path, alpha, beta, beam_wi
     card["limitations"] = list(card.get("limitations") or []) + [
         "LM beam search needs `pip install kenlm` and pyctcdecode (`pip install --no-deps pyctcdecode pygtrie`); without "
         "them the stock pipeline warns and falls back to greedy CTC. transformers marks pyctcdecode decoding as deprecated "
-        "(to be removed in v6)."
+        "and removes it in v6, so this folder needs transformers < 6 (the zoo package pins it)."
     ]
     card["datasets"] = list(dict.fromkeys(list(card.get("datasets") or []) + [n.split(" (")[0] for n in text.get("sources", {}) if "harvested" not in n]))
     cards.write_card(output, card)
