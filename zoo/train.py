@@ -315,9 +315,23 @@ def save_best(model, task, recipe: dict, metrics: dict, recipe_path: str | None,
         recipe_path=recipe_path,
         command=command,
         metrics={"validation": validation, "step": metrics["step"]},
-        datasets=task.dataset_names(),
+        datasets=list(dict.fromkeys(task.dataset_names() + inherited_datasets(task.init_sources()))),
         extra=card_extras(recipe),
     )
+
+
+def inherited_datasets(sources: list[str]) -> list[str]:
+    """The training corpora named in the cards of the checkpoints a recipe starts from (`model.init_from`): a
+    fine-tune's (or an average's) weights learnt from those too, so its card lists them after its own. A source
+    that is a Hub id, or a folder without `card_data.json`, adds nothing."""
+    from .cards import CARD_DATA_FILE
+
+    names: list[str] = []
+    for source in sources:
+        path = Path(source) / CARD_DATA_FILE
+        if path.is_file():
+            names += [str(name) for name in json.loads(path.read_text()).get("datasets") or []]
+    return list(dict.fromkeys(names))
 
 
 def card_extras(recipe: dict) -> dict | None:

@@ -355,6 +355,8 @@ def test_a_list_of_checkpoints_starts_from_their_mean_and_zero_steps_saves_it(to
     second.save_pretrained(other)
     for name in ("preprocessor_config.json", "tokenizer_config.json", "vocab.json"):
         (other / name).write_bytes((Path(tone_folder) / name).read_bytes())
+    # the card of a starting checkpoint names the corpora its weights learnt from
+    (other / "card_data.json").write_text(json.dumps({"datasets": ["data/speech-festival", str(tone_corpus)]}))
 
     recipe = make_recipe(tone_corpus, tmp_path, max_steps=0)
     recipe["model"]["init_from"] = [tone_folder, str(other)]
@@ -370,6 +372,10 @@ def test_a_list_of_checkpoints_starts_from_their_mean_and_zero_steps_saves_it(to
     saved = type(source).from_pretrained(tmp_path / "checkpoint")
     for ours, theirs in zip(saved.parameters(), averaged.parameters()):
         torch.testing.assert_close(ours, theirs)
+    # its card lists its own corpus, then those its starting weights learnt from (once each)
+    card = json.loads((tmp_path / "checkpoint" / "card_data.json").read_text())
+    assert card["datasets"][-1] == "data/speech-festival" and card["datasets"].count(str(tone_corpus)) == 1
+    assert "festival's in `data/speech-festival`" in (tmp_path / "checkpoint" / "README.md").read_text()
 
     recipe["model"]["config"] = dict(recipe["model"]["config"], ffn_dim=2 * TINY["ffn_dim"])
     with pytest.raises(ValueError, match="do not fit"):
