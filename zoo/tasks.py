@@ -29,10 +29,11 @@ SILENCE_DBFS = (-65.0, -15.0)
 
 def average_weights(model, others: list, sources: list[str]) -> None:
     """Set `model`'s floating-point weights to their mean with the same weights of `others` (models of one
-    architecture, e.g. fine-tunes of one checkpoint: a uniform model soup); integer buffers keep `model`'s.
-    `sources` names the checkpoints, `model`'s first, for the error when a weight is missing or of another shape."""
+    architecture, or their state dicts: fine-tunes of one checkpoint, a uniform model soup, or snapshots of one run);
+    integer buffers keep `model`'s. `sources` names them, `model`'s first, for the error when a weight is missing or
+    of another shape."""
     state = model.state_dict()
-    states = [other.state_dict() for other in others]
+    states = [other if isinstance(other, dict) else other.state_dict() for other in others]
     for name, value in state.items():
         for source, other in zip(sources[1:], states):
             if name not in other or other[name].shape != value.shape:

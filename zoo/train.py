@@ -41,6 +41,7 @@ class TrainingConfig:
     eval_every: int = 250                 # optimizer steps between validations
     save_every: int = 250                 # optimizer steps between save_state snapshots
     keep_states: int = 2                  # save_state snapshots kept in run_dir
+    average_last: int = 0                 # at the end, also try the mean weights of the last N snapshots (0: off)
     log_every: int = 10
     num_workers: int = 0                  # DataLoader workers
     log_with: str = "tensorboard"         # "tensorboard" or "none"
@@ -57,6 +58,13 @@ class TrainingConfig:
         if config.max_steps < 0 or config.batch_size < 1 or config.gradient_accumulation_steps < 1:
             raise ValueError("training.batch_size and gradient_accumulation_steps must be >= 1, and max_steps >= 0 (0: "
                              "validate and save model.init_from's weights, e.g. an average of checkpoints, untrained)")
+        if config.average_last < 0 or config.average_last == 1:
+            raise ValueError(f"training.average_last must be 0 (off) or at least 2 snapshots, got {config.average_last}")
+        if config.average_last > config.keep_states:
+            raise ValueError(
+                f"training.average_last is {config.average_last} but only keep_states={config.keep_states} snapshots "
+                f"are kept; set keep_states to at least {config.average_last}"
+            )
         return config
 
 
@@ -188,10 +196,12 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="train", disable=not accelerator.is_local_main_process)
     running, running_count, start_time = 0.0, 0, time.time()
 
-    def validate_and_save() -> None:
+    def validate_and_save(averaged: int = 0) -> None:
         # ------------------------------------------------------ 6. evaluate
         metrics = evaluate(model, eval_loader, task, accelerator)
         metrics["step"] = progress.step
+        if averaged:
+            metrics["averaged_states"] = averaged
         metrics["elapsed_s"] = round(time.time() - start_time, 1)
         progress.history.append(metrics)
         accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=progress.step)
@@ -248,6 +258,12 @@ def train(recipe: dict, resume: bool = False, recipe_path: str | None = None, co
                 break
     bar.close()
     accelerator.wait_for_everyone()
+    if config.average_last and config.max_steps > 0:
+        # ------------------------------------------------------ 8. the mean of the last snapshots
+        # (checkpoint averaging along the run; it replaces the checkpoint only if it validates better)
+        averaged = average_last_states(accelerator.unwrap_model(model), run_dir, config.average_last)
+        accelerator.print(f"averaged the weights of {', '.join(averaged)}")
+        validate_and_save(averaged=len(averaged))
     accelerator.end_training()
     summary = {"best": progress.best, "metric": task.metric_for_best, "steps": progress.step, "history": progress.history}
     if accelerator.is_main_process:
@@ -286,6 +302,25 @@ def evaluate(model, loader, task, accelerator) -> dict:
     return metrics
 
 
+def average_last_states(model, run_dir: Path, count: int) -> list[str]:
+    """Set `model`'s weights to the mean of the last `count` snapshots in `run_dir` (state_*/model.safetensors);
+    returns their folder names. Fewer snapshots than `count` (a short run) is an error naming what is there."""
+    from safetensors.torch import load_file
+
+    from .tasks import average_weights
+
+    states = sorted(run_dir.glob("state_*"), key=lambda p: int(p.name.split("_")[1]))[-count:]
+    if len(states) < count:
+        raise ValueError(
+            f"training.average_last is {count} but {run_dir} holds {len(states)} snapshot(s) "
+            f"({', '.join(p.name for p in states) or 'none'}); lower average_last or save_every"
+        )
+    weights = [load_file(str(state / "model.safetensors")) for state in states]
+    model.load_state_dict(weights[-1])
+    average_weights(model, weights[:-1], [str(state) for state in states[::-1]])
+    return [state.name for state in states]
+
+
 def save_state(accelerator, run_dir: Path, step: int, keep: int) -> None:
     """A full resumable snapshot (model, optimizer, scheduler, RNGs, counters), written then renamed into place."""
     final = run_dir / f"state_{step}"
@@ -305,7 +340,10 @@ def save_state(accelerator, run_dir: Path, step: int, keep: int) -> None:
 def save_best(model, task, recipe: dict, metrics: dict, recipe_path: str | None, command: str | None) -> None:
     from .hub import save_checkpoint
 
-    validation = {k: round(v, 3) for k, v in metrics.items() if k not in {"step", "elapsed_s"}}
+    validation = {k: round(v, 3) for k, v in metrics.items() if k not in {"step", "elapsed_s", "averaged_states"}}
+    context = {"step": metrics["step"]}
+    if metrics.get("averaged_states"):
+        context["weights"] = f"the mean of the run's last {metrics['averaged_states']} snapshots (training.average_last)"
     save_checkpoint(
         model,
         recipe["output_dir"],
@@ -314,7 +352,7 @@ def save_best(model, task, recipe: dict, metrics: dict, recipe_path: str | None,
         recipe=recipe,
         recipe_path=recipe_path,
         command=command,
-        metrics={"validation": validation, "step": metrics["step"]},
+        metrics={"validation": validation, **context},
         datasets=list(dict.fromkeys(task.dataset_names() + inherited_datasets(task.init_sources()))),
         extra=card_extras(recipe),
     )

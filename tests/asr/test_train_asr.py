@@ -403,3 +403,37 @@ def test_a_checkpoint_at_another_rate_than_the_data_is_named_in_the_error(tone_c
     recipe["data"]["sampling_rate"] = 2 * RATE
     with pytest.raises(ValueError, match=r"from model.init_from \[.*\]\) differs from data sampling_rate"):
         AsrCtcTask(recipe).build_model()
+
+
+def test_average_last_tries_the_mean_of_the_run_s_last_snapshots(tone_corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    from zoo.train import TrainingConfig, average_last_states
+
+    recipe = make_recipe(tone_corpus, tmp_path, max_steps=6, keep_states=3, average_last=3)
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert train_main([str(tmp_path / "recipe.yaml")]) == 0
+    history = json.loads((tmp_path / "run" / "summary.json").read_text())["history"]
+    # validations at steps 2, 4, 6, then the average's
+    assert [h["step"] for h in history] == [2, 4, 6, 6] and history[-1]["averaged_states"] == 3
+    assert "averaged_states" not in history[-2]
+
+    run = tmp_path / "run"
+    snapshots = [load_file(str(run / f"state_{step}" / "model.safetensors")) for step in (2, 4, 6)]
+    model = AsrCtcTask(recipe).build_model()
+    assert average_last_states(model, run, 3) == ["state_2", "state_4", "state_6"]
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(s[name] for s in snapshots) / 3, msg=name)
+
+    # the average is the checkpoint only where it validated best, and then its card says so
+    card = json.loads((tmp_path / "checkpoint" / "card_data.json").read_text())
+    won = history[-1]["wer"] < min(h["wer"] for h in history[:-1])
+    assert ("weights" in card["extra"]) == won, (history, card["extra"])
+
+    with pytest.raises(ValueError, match="holds 3 snapshot"):
+        average_last_states(model, run, 4)
+    with pytest.raises(ValueError, match="set keep_states to at least 3"):
+        TrainingConfig.from_dict({"average_last": 3, "keep_states": 2})
+    with pytest.raises(ValueError, match="at least 2 snapshots, got 1"):
+        TrainingConfig.from_dict({"average_last": 1})
