@@ -119,8 +119,13 @@ class _Progress:
         self.history = json.loads(state["history"])
 
 
+def _snapshots(run_dir: Path) -> list[Path]:
+    """The run's `save_state` snapshots (state_STEP folders), oldest first."""
+    return sorted(run_dir.glob("state_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
 def _latest_state(run_dir: Path) -> Path | None:
-    states = sorted(run_dir.glob("state_*"), key=lambda p: int(p.name.split("_")[1]))
+    states = _snapshots(run_dir)
     return states[-1] if states else None
 
 
@@ -309,7 +314,7 @@ def average_last_states(model, run_dir: Path, count: int) -> list[str]:
 
     from .tasks import average_weights
 
-    states = sorted(run_dir.glob("state_*"), key=lambda p: int(p.name.split("_")[1]))[-count:]
+    states = _snapshots(run_dir)[-count:]
     if len(states) < count:
         raise ValueError(
             f"training.average_last is {count} but {run_dir} holds {len(states)} snapshot(s) "
@@ -331,8 +336,7 @@ def save_state(accelerator, run_dir: Path, step: int, keep: int) -> None:
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)  # a kill during save_state leaves only a tmp_ folder, which resume ignores
-        states = sorted(run_dir.glob("state_*"), key=lambda p: int(p.name.split("_")[1]))
-        for old in states[:-keep]:
+        for old in _snapshots(run_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
