@@ -366,13 +366,12 @@ def inherited_datasets(sources: list[str]) -> list[str]:
     """The training corpora named in the cards of the checkpoints a recipe starts from (`model.init_from`): a
     fine-tune's (or an average's) weights learnt from those too, so its card lists them after its own. A source
     that is a Hub id, or a folder without `card_data.json`, adds nothing."""
-    from .cards import CARD_DATA_FILE
+    from .cards import CARD_DATA_FILE, load_card_data
 
     names: list[str] = []
     for source in sources:
-        path = Path(source) / CARD_DATA_FILE
-        if path.is_file():
-            names += [str(name) for name in json.loads(path.read_text()).get("datasets") or []]
+        if (Path(source) / CARD_DATA_FILE).is_file():
+            names += [str(name) for name in load_card_data(source).get("datasets") or []]
     return list(dict.fromkeys(names))
 
 
